@@ -1,0 +1,61 @@
+import { fileURLToPath } from "node:url";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import type { DatabaseConfig } from "../config.ts";
+import { PrismaClient } from "../generated/prisma/client.ts";
+import { startEmbeddedPostgres } from "./embedded.ts";
+import { applyMigrations } from "./migrate.ts";
+
+export interface Database {
+  url: string;
+  /** Shared by Prisma (through its adapter) and by the raw SQL in src/db/sql.ts. */
+  pool: pg.Pool;
+  prisma: PrismaClient;
+  close(): Promise<void>;
+}
+
+export interface ServerDatabase {
+  url: string;
+  embedded: boolean;
+  /** Stops the embedded server when this process started it; no-op otherwise. */
+  stop(): Promise<void>;
+}
+
+const MIGRATIONS_DIR = fileURLToPath(new URL("../../prisma/migrations/", import.meta.url));
+
+/** Where the database lives: the configured server, or an embedded one we start. */
+export async function resolveServer(
+  config: DatabaseConfig,
+  log: (message: string) => void,
+): Promise<ServerDatabase> {
+  if (config.kind === "external") {
+    return { url: config.url, embedded: false, stop: async () => {} };
+  }
+  const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, log });
+  return { url: embedded.url, embedded: true, stop: () => embedded.stop() };
+}
+
+export async function migrate(url: string, log: (message: string) => void) {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  try {
+    return await applyMigrations(pool, { migrationsDir: MIGRATIONS_DIR, log });
+  } finally {
+    await pool.end();
+  }
+}
+
+export function openDatabase(url: string, options: { maxConnections?: number } = {}): Database {
+  const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 20 });
+  // An idle client that loses its connection emits here; without a listener it would crash us.
+  pool.on("error", () => {});
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return {
+    url,
+    pool,
+    prisma,
+    async close() {
+      await prisma.$disconnect();
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
