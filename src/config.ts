@@ -1,0 +1,194 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parseArgs, parseEnv } from "node:util";
+import { z } from "zod";
+import type { GraphSpec } from "./graphs/load.ts";
+
+/**
+ * The one place that reads process.env, the command line and langgraph.json. Everything else
+ * receives a parsed `Config`. All problems are reported at once, naming the file and the key.
+ */
+
+export type Command = "start" | "migrate";
+
+export type DatabaseConfig =
+  | { kind: "external"; url: string }
+  | { kind: "embedded"; dataDir: string };
+
+export interface Config {
+  command: Command;
+  /** The langgraph.json this config came from, and its folder (graph paths are relative to it). */
+  configFile: string;
+  projectDir: string;
+  http: { host: string; port: number };
+  database: DatabaseConfig;
+  graphs: GraphSpec[];
+  /** `env` of langgraph.json, applied to the process before graphs load (as the LangGraph CLI does). */
+  graphEnv: Record<string, string>;
+  /** `auth.path` of langgraph.json, resolved; used by the auth layer. */
+  auth: { path: string; exportName: string } | null;
+  /** Raw `store` section of langgraph.json (index/ttl settings). */
+  store: Record<string, unknown> | null;
+  logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  version: string;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const graphEntry = z.union([
+  z.string(),
+  z.object({ path: z.string(), description: z.string().optional() }).loose(),
+]);
+
+const langgraphJson = z
+  .object({
+    graphs: z.record(z.string(), graphEntry),
+    env: z.union([z.string(), z.record(z.string(), z.string())]).optional(),
+    auth: z.object({ path: z.string().optional() }).loose().optional(),
+    store: z.record(z.string(), z.unknown()).optional(),
+  })
+  .loose();
+
+const envSchema = z.object({
+  DATABASE_URL: z.string().min(1).optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  HOST: z.string().min(1).optional(),
+  LANGGRAPH_GQL_DATA_DIR: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).optional(),
+});
+
+export interface LoadConfigOptions {
+  argv?: string[];
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const argv = options.argv ?? process.argv.slice(2);
+  const cwd = options.cwd ?? process.cwd();
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: "string", short: "c" },
+      port: { type: "string", short: "p" },
+      host: { type: "string" },
+    },
+  });
+  const command = (positionals[0] ?? "start") as Command;
+  if (!["start", "migrate"].includes(command)) {
+    throw new ConfigError(`unknown command "${command}": use start or migrate`);
+  }
+
+  const configFile = resolve(cwd, values.config ?? "langgraph.json");
+  const projectDir = dirname(configFile);
+  const file = readLanggraphJson(configFile);
+  const graphEnv = readGraphEnv(file.env, configFile, projectDir);
+  // Like the LangGraph CLI, langgraph.json's env fills in what the process environment lacks.
+  const env = { ...graphEnv, ...(options.env ?? process.env) };
+
+  const parsedEnv = envSchema.safeParse(env);
+  if (!parsedEnv.success) {
+    throw new ConfigError(
+      `invalid environment: ${parsedEnv.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
+  }
+  const port = values.port !== undefined ? Number(values.port) : (parsedEnv.data.PORT ?? 4000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`--port must be a port number, got "${values.port}"`);
+  }
+
+  const database: DatabaseConfig = parsedEnv.data.DATABASE_URL
+    ? { kind: "external", url: parsedEnv.data.DATABASE_URL }
+    : {
+        kind: "embedded",
+        dataDir: resolve(projectDir, parsedEnv.data.LANGGRAPH_GQL_DATA_DIR ?? ".data"),
+      };
+
+  return {
+    command,
+    configFile,
+    projectDir,
+    http: { host: values.host ?? parsedEnv.data.HOST ?? "0.0.0.0", port },
+    database,
+    graphs: graphSpecs(file.graphs, configFile, projectDir),
+    graphEnv,
+    auth: file.auth?.path ? importSpec(file.auth.path, "auth.path", configFile, projectDir) : null,
+    store: file.store ?? null,
+    logLevel: parsedEnv.data.LOG_LEVEL ?? "info",
+    version: packageVersion(),
+  };
+}
+
+function readLanggraphJson(configFile: string): z.infer<typeof langgraphJson> {
+  if (!existsSync(configFile)) throw new ConfigError(`${configFile}: file not found`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(configFile, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`${configFile}: invalid JSON: ${(error as Error).message}`);
+  }
+  const parsed = langgraphJson.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (i) => `${i.path.join(".") || "(root)"}: ${i.message}`,
+    );
+    throw new ConfigError(`${configFile}: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}
+
+function readGraphEnv(
+  env: string | Record<string, string> | undefined,
+  configFile: string,
+  projectDir: string,
+): Record<string, string> {
+  if (env === undefined) return {};
+  if (typeof env !== "string") return env;
+  const envFile = resolve(projectDir, env);
+  if (!existsSync(envFile)) {
+    throw new ConfigError(`${configFile}: env file ${envFile} not found`);
+  }
+  return parseEnv(readFileSync(envFile, "utf8")) as Record<string, string>;
+}
+
+function graphSpecs(
+  graphs: Record<string, z.infer<typeof graphEntry>>,
+  configFile: string,
+  projectDir: string,
+): GraphSpec[] {
+  const ids = Object.keys(graphs);
+  if (ids.length === 0) throw new ConfigError(`${configFile}: "graphs" names no graph`);
+  return ids.map((id) => {
+    const entry = graphs[id]!;
+    const spec = typeof entry === "string" ? entry : entry.path;
+    const { path, exportName } = importSpec(spec, `graphs.${id}`, configFile, projectDir);
+    const description = typeof entry === "string" ? undefined : entry.description;
+    return { id, path, exportName, ...(description ? { description } : {}) };
+  });
+}
+
+/** "./file.ts:export" -> absolute path and export name (LangGraph CLI format). */
+function importSpec(spec: string, key: string, configFile: string, projectDir: string) {
+  const colon = spec.lastIndexOf(":");
+  if (colon <= 0 || colon === spec.length - 1) {
+    throw new ConfigError(
+      `${configFile}: ${key} must look like "./path/to/file.ts:exportName", got "${spec}"`,
+    );
+  }
+  const file = spec.slice(0, colon);
+  return {
+    path: isAbsolute(file) ? file : resolve(projectDir, file),
+    exportName: spec.slice(colon + 1),
+  };
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}

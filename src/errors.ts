@@ -1,0 +1,46 @@
+/**
+ * Domain errors. Services throw these; the GraphQL layer turns each into an error whose
+ * `extensions.code` is the `code` here. Nothing below src/schema imports graphql.
+ */
+export type ErrorCode =
+  | "BAD_USER_INPUT"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "UNAUTHENTICATED"
+  | "FORBIDDEN";
+
+export abstract class DomainError extends Error {
+  abstract readonly code: ErrorCode;
+  /** The argument or input field the problem is about, when there is one. */
+  readonly field?: string;
+
+  constructor(message: string, options: { field?: string; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.field = options.field;
+  }
+}
+
+export class InvalidInputError extends DomainError {
+  readonly code = "BAD_USER_INPUT";
+  override name = "InvalidInputError";
+}
+
+export class NotFoundError extends DomainError {
+  readonly code = "NOT_FOUND";
+  override name = "NotFoundError";
+}
+
+export class ConflictError extends DomainError {
+  readonly code = "CONFLICT";
+  override name = "ConflictError";
+}
+
+export class UnauthenticatedError extends DomainError {
+  readonly code = "UNAUTHENTICATED";
+  override name = "UnauthenticatedError";
+}
+
+export class ForbiddenError extends DomainError {
+  readonly code = "FORBIDDEN";
+  override name = "ForbiddenError";
+}

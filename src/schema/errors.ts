@@ -1,0 +1,79 @@
+import { GraphQLError } from "graphql";
+import type { Plugin } from "graphql-yoga";
+import { DomainError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+
+type GraphQLErrorLike = Error & {
+  originalError?: unknown;
+  nodes?: GraphQLError["nodes"];
+  path?: GraphQLError["path"];
+  extensions?: Record<string, unknown>;
+};
+
+// graphql ships CommonJS and ESM builds; yoga and our code may hold different GraphQLError
+// classes, so recognise errors by name rather than with instanceof.
+function isGraphQLError(error: unknown): error is GraphQLErrorLike {
+  return error instanceof Error && error.name === "GraphQLError";
+}
+
+/**
+ * Domain errors become GraphQL errors carrying their code (and the offending field); GraphQL's
+ * own errors (bad variables, bad arguments) are the client's fault and get BAD_USER_INPUT;
+ * anything else is masked as INTERNAL_SERVER_ERROR and logged, since its message may leak
+ * internals.
+ */
+export function createMaskError(log: Logger) {
+  return (error: unknown, message: string): Error => {
+    const located = isGraphQLError(error) ? error : undefined;
+    const original = located ? located.originalError : error;
+    if (original instanceof DomainError) {
+      return new GraphQLError(original.message, {
+        nodes: located?.nodes,
+        path: located?.path,
+        extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
+      });
+    }
+    if (located && (!original || isGraphQLError(original))) {
+      const source = (original as GraphQLErrorLike | undefined) ?? located;
+      if (source.extensions?.code) return source;
+      return withCode(source, "BAD_USER_INPUT", located);
+    }
+    log.error("unexpected error while resolving a request", {
+      path: located?.path?.join("."),
+      error: original,
+    });
+    return new GraphQLError(message, {
+      nodes: located?.nodes,
+      path: located?.path,
+      extensions: { code: "INTERNAL_SERVER_ERROR" },
+    });
+  };
+}
+
+function withCode(error: GraphQLErrorLike, code: string, located = error): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: located.nodes,
+    path: located.path,
+    extensions: { ...error.extensions, code },
+  });
+}
+
+/**
+ * Documents that do not parse or validate are bad input like any other: the contract promises
+ * one set of codes, so yoga's GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED become
+ * BAD_USER_INPUT (the HTTP status stays 400).
+ */
+export function useClientErrorCodes(): Plugin {
+  return {
+    onValidate:
+      () =>
+      ({ result, setResult }) => {
+        if (result.length) setResult(result.map((e) => withCode(e, "BAD_USER_INPUT")));
+      },
+    onParse:
+      () =>
+      ({ result, replaceParseResult }) => {
+        if (isGraphQLError(result)) replaceParseResult(withCode(result, "BAD_USER_INPUT"));
+      },
+  };
+}

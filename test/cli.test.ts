@@ -1,0 +1,193 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmod, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import pg from "pg";
+import { createEmptyDatabase, type TestDatabase } from "./helpers/db.ts";
+import { repoRoot } from "./helpers/server.ts";
+
+const bin = resolve(repoRoot, "bin", "langgraph-gql.mjs");
+const exampleConfig = resolve(repoRoot, "langgraph.json");
+
+interface Cli {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function cli(args: string[], env: Record<string, string | undefined>): Cli {
+  const { DATABASE_URL: _ignored, ...inherited } = process.env;
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...inherited, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk) => (output += chunk));
+  child.stderr?.on("data", (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return { child, output: () => output, exited };
+}
+
+/** Resolves with the GraphQL URL once the server says it is serving; rejects if it exits. */
+function serving(run: Cli): Promise<string> {
+  return new Promise((resolveUrl, reject) => {
+    const check = () => {
+      const match = /serving .* at (http:\/\/\S+\/graphql)/.exec(run.output());
+      if (match) resolveUrl(match[1]!);
+    };
+    run.child.stdout?.on("data", check);
+    run.child.stderr?.on("data", check);
+    run.exited.then((code) => reject(new Error(`exited with ${code}: ${run.output()}`)));
+  });
+}
+
+async function infoGraphs(graphqlUrl: string): Promise<string[]> {
+  const response = await fetch(graphqlUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: "{ info { graphs } }" }),
+  });
+  const body = (await response.json()) as { data: { info: { graphs: string[] } } };
+  return body.data.info.graphs;
+}
+
+describe("langgraph-gql start", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "lgql-cli-"));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function failsWith(config: string | null, ...expected: string[]) {
+    const file = join(dir, "langgraph.json");
+    if (config !== null) await writeFile(file, config);
+    const run = cli(["start", "--config", file, "--port", "0"], {
+      // Never reached: start-up must fail on the config before it looks for a database.
+      DATABASE_URL: "postgresql://nobody@127.0.0.1:1/none",
+    });
+    expect(await run.exited).toBe(1);
+    for (const text of expected) expect(run.output()).toContain(text);
+  }
+
+  it("stops on a missing langgraph.json, naming it", async () => {
+    await failsWith(null, join(dir, "langgraph.json"), "file not found");
+  });
+
+  it("stops on invalid JSON, naming the file", async () => {
+    await failsWith("{ graphs: ", join(dir, "langgraph.json"), "invalid JSON");
+  });
+
+  it("stops on a graph entry without an export, naming the key", async () => {
+    await failsWith(
+      JSON.stringify({ graphs: { agent: "./agent.ts" } }),
+      join(dir, "langgraph.json"),
+      "graphs.agent",
+    );
+  });
+
+  it("stops on a graph file that does not exist, naming the graph and the file", async () => {
+    await failsWith(
+      JSON.stringify({ graphs: { agent: "./missing.ts:graph" } }),
+      join(dir, "missing.ts"),
+      "agent",
+    );
+  });
+
+  it("stops on an export the graph file does not have, naming it", async () => {
+    const file = join(dir, "langgraph.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        graphs: { agent: `${resolve(repoRoot, "examples/graphs/chat-agent.ts")}:nope` },
+      }),
+    );
+    const run = cli(["start", "--config", file, "--port", "0"], {
+      DATABASE_URL: "postgresql://nobody@127.0.0.1:1/none",
+    });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toContain("chat-agent.ts");
+    expect(run.output()).toContain("nope");
+  });
+});
+
+describe("two servers on one database", () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createEmptyDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it("start cleanly: migrations once, one default assistant per graph", async () => {
+    const env = { DATABASE_URL: db.url };
+    const args = ["start", "--config", exampleConfig, "--port", "0", "--host", "127.0.0.1"];
+    const first = cli(args, env);
+    const second = cli(args, env);
+    try {
+      const urls = await Promise.all([serving(first), serving(second)]);
+      for (const url of urls) expect(await infoGraphs(url)).toEqual(["agent", "research"]);
+
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const migrations = await client.query("SELECT migration_name FROM _prisma_migrations");
+        const assistants = await client.query(
+          "SELECT graph_id, count(*)::int AS n FROM assistant GROUP BY graph_id ORDER BY graph_id",
+        );
+        const versions = await client.query("SELECT count(*)::int AS n FROM assistant_version");
+        expect(migrations.rowCount).toBeGreaterThan(0);
+        expect(new Set(migrations.rows.map((r) => r.migration_name)).size).toBe(
+          migrations.rowCount,
+        );
+        expect(assistants.rows).toEqual([
+          { graph_id: "agent", n: 1 },
+          { graph_id: "research", n: 1 },
+        ]);
+        expect(versions.rows[0].n).toBe(2);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      first.child.kill("SIGTERM");
+      second.child.kill("SIGTERM");
+    }
+    expect(await first.exited).toBe(0);
+    expect(await second.exited).toBe(0);
+  });
+
+  it("migrate applies nothing more on a migrated database", async () => {
+    const run = cli(["migrate", "--config", exampleConfig], { DATABASE_URL: db.url });
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain("database is up to date");
+  });
+});
+
+describe("the embedded default", () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "lgql-embedded-"));
+    // mkdtemp makes the folder private to root; as root, PostgreSQL runs as `postgres` and must
+    // be able to reach its data folder inside it.
+    await chmod(dataDir, 0o755);
+  });
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("starts PostgreSQL under the data dir without DATABASE_URL, and stops it on SIGTERM", async () => {
+    const run = cli(["start", "--config", exampleConfig, "--port", "0", "--host", "127.0.0.1"], {
+      LANGGRAPH_GQL_DATA_DIR: dataDir,
+    });
+    const url = await serving(run);
+    expect(run.output()).toContain(`embedded PostgreSQL started in ${join(dataDir, "pg")}`);
+    expect(await infoGraphs(url)).toEqual(["agent", "research"]);
+    const health = await fetch(url.replace(/\/graphql$/, "/ok"));
+    expect(health.status).toBe(200);
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    await expect(stat(join(dataDir, "pg", "postmaster.pid"))).rejects.toThrow();
+  });
+});
