@@ -21,22 +21,19 @@
  *   `itemValue === undefined` tests in InMemoryStore.
  */
 
-export const FILTER_OPERATORS = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"] as const;
+import type { ComparisonOperator, ValueCondition } from "../db/sql/store.ts";
+
+export const FILTER_OPERATORS = [
+  "$eq",
+  "$ne",
+  "$gt",
+  "$gte",
+  "$lt",
+  "$lte",
+  "$in",
+  "$nin",
+] as const;
 export type FilterOperator = (typeof FILTER_OPERATORS)[number];
-
-export type ComparisonOperator = "gt" | "gte" | "lt" | "lte";
-
-export type FilterCondition =
-  /** The field contains this JSON value (jsonb `@>`). */
-  | { kind: "contains"; field: string; value: unknown }
-  /** The field equals / does not equal this JSON value. */
-  | { kind: "eq" | "ne"; field: string; value: unknown }
-  | { kind: "absent" | "present"; field: string }
-  /** Number(field) <op> number; `number` may be NaN or infinite (JavaScript semantics). */
-  | { kind: ComparisonOperator; field: string; number: number }
-  /** The field equals one of / none of these JSON values. */
-  | { kind: "in" | "nin"; field: string; values: unknown[] }
-  | { kind: "always" | "never" };
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
@@ -52,9 +49,9 @@ export function isOperatorSet(value: unknown): value is Partial<Record<FilterOpe
   return isPlainObject(value) && Object.keys(value).every(isFilterOperator);
 }
 
-export function parseFilter(filter: Record<string, unknown> | undefined): FilterCondition[] {
+export function parseFilter(filter: Record<string, unknown> | undefined): ValueCondition[] {
   if (!filter) return [];
-  const conditions: FilterCondition[] = [];
+  const conditions: ValueCondition[] = [];
   for (const [field, expected] of Object.entries(filter)) {
     if (isOperatorSet(expected)) {
       for (const [operator, operand] of Object.entries(expected)) {
@@ -69,12 +66,20 @@ export function parseFilter(filter: Record<string, unknown> | undefined): Filter
   return conditions;
 }
 
-function operatorCondition(field: string, operator: FilterOperator, operand: unknown): FilterCondition {
+function operatorCondition(
+  field: string,
+  operator: FilterOperator,
+  operand: unknown,
+): ValueCondition {
   switch (operator) {
     case "$eq":
-      return operand === undefined ? { kind: "absent", field } : { kind: "eq", field, value: operand };
+      return operand === undefined
+        ? { kind: "absent", field }
+        : { kind: "eq", field, value: operand };
     case "$ne":
-      return operand === undefined ? { kind: "present", field } : { kind: "ne", field, value: operand };
+      return operand === undefined
+        ? { kind: "present", field }
+        : { kind: "ne", field, value: operand };
     case "$gt":
     case "$gte":
     case "$lt":

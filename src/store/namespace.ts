@@ -1,18 +1,13 @@
 import { InvalidNamespaceError } from "@langchain/langgraph-checkpoint";
 
 /**
- * Labels are stored joined by this character in `store_item.prefix`. LangGraph forbids it inside
- * labels, which is what makes the joined form unambiguous and a namespace-prefix search a plain
- * (indexed) string-prefix match.
+ * LangGraph forbids this character inside labels. The table stores labels joined by it
+ * (src/db/sql/store.ts), which is only unambiguous because of that rule.
  */
 export const LABEL_SEPARATOR = ".";
 
 /** LangGraph keeps namespaces rooted here for itself. */
 export const RESERVED_ROOT_LABEL = "langgraph";
-
-export function joinNamespace(namespace: readonly string[]): string {
-  return namespace.join(LABEL_SEPARATOR);
-}
 
 /**
  * LangGraph's own namespace rules with its own messages (`validateNamespace` in

@@ -4,6 +4,7 @@ import { type ExecutionResult, print } from "graphql";
 import { startServer } from "../../src/app.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
+import type { Services } from "../../src/services.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
 export const repoRoot = resolve(import.meta.dirname, "..", "..");
@@ -14,6 +15,8 @@ export interface TestServer {
   wsUrl: string;
   db: TestDatabase;
   config: Config;
+  /** The running server's services, for test setup that has no API yet. */
+  services: Services;
   /** Executes a typed document over HTTP POST and returns the raw result. */
   request<R, V>(
     document: TypedDocumentNode<R, V>,
@@ -29,16 +32,26 @@ export interface TestServer {
  * The real server (migrations, graph loading, default assistants, HTTP + WebSocket) on a free
  * port of 127.0.0.1, over a database of its own cloned from the migrated template.
  */
+export const fixturesConfig = resolve(repoRoot, "test", "fixtures", "langgraph.json");
+
 export async function startTestServer(
-  options: { configFile?: string; env?: Record<string, string> } = {},
+  options: {
+    configFile?: string;
+    env?: Record<string, string>;
+    /** Defaults to API and workers in this process. */
+    roles?: { api: true; worker: boolean };
+    /** Reuse a database (another server's) instead of a fresh one; it is not dropped on stop. */
+    db?: TestDatabase;
+  } = {},
 ): Promise<TestServer> {
-  const db = await createTestDatabase();
+  const ownDb = !options.db;
+  const db = options.db ?? (await createTestDatabase());
   const config = loadConfig({
     argv: ["start", "--config", options.configFile ?? resolve(repoRoot, "langgraph.json")],
     env: { DATABASE_URL: db.url, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "error", ...options.env },
   });
-  const running = await startServer(config, createLogger(config.logLevel));
-  const graphqlUrl = `${running.url}/graphql`;
+  const running = await startServer(config, createLogger(config.logLevel), options.roles);
+  const graphqlUrl = `${running.url!}/graphql`;
   const request = async <R, V>(
     document: TypedDocumentNode<R, V>,
     variables?: V,
@@ -52,11 +65,12 @@ export async function startTestServer(
     return (await response.json()) as ExecutionResult<R>;
   };
   return {
-    url: running.url,
+    url: running.url!,
     graphqlUrl,
     wsUrl: graphqlUrl.replace(/^http/, "ws"),
     db,
     config,
+    services: running.services,
     request,
     async query(document, variables) {
       const result = await request(document, variables);
@@ -67,7 +81,7 @@ export async function startTestServer(
     },
     async stop() {
       await running.stop();
-      await db.drop();
+      if (ownDb) await db.drop();
     },
   };
 }

@@ -1,0 +1,5 @@
+export {
+  type CheckpointSaverOptions,
+  createCheckpointSaver,
+  PrismaCheckpointSaver,
+} from "./saver.ts";

@@ -1,0 +1,69 @@
+/**
+ * What this process last stored or read for a list channel: enough to store the next version as
+ * a delta without serialising the whole list again.
+ *
+ * It is only ever a hint. The elements are compared by reference with the new value (an appended
+ * list keeps the previous elements' objects), and the delta it leads to is accepted by Postgres
+ * only if the base row still has `hash`; otherwise the put is redone with a FULL row. A missing or
+ * stale entry therefore costs a full serialisation, never a wrong value.
+ */
+export interface ListState {
+  version: string;
+  length: number;
+  /** Content hash of the list at `version` (see frames.ts). */
+  hash: Buffer;
+  /** Links from `version` back to its chain's FULL row. */
+  depth: number;
+  /** Element count of that FULL row. */
+  rootLength: number;
+  /** The elements at `version`, by reference (a copy of the array, not of the elements). */
+  items: readonly unknown[];
+  /** The stored frame of the last element, to notice it being mutated in place. */
+  lastFrame: Buffer | undefined;
+}
+
+/** A bounded LRU of ListState per (thread, namespace, channel), owned by one saver instance. */
+export class ListStateCache {
+  private readonly entries = new Map<string, ListState>();
+  private items = 0;
+
+  constructor(private readonly maxItems: number) {}
+
+  static key(threadId: string, checkpointNs: string, channel: string): string {
+    return `${threadId}\u0000${checkpointNs}\u0000${channel}`;
+  }
+
+  get(key: string): ListState | undefined {
+    const state = this.entries.get(key);
+    if (state !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, state);
+    }
+    return state;
+  }
+
+  set(key: string, state: ListState): void {
+    this.delete(key);
+    // An entry larger than the whole budget would only evict everything else.
+    if (state.items.length > this.maxItems) return;
+    this.entries.set(key, state);
+    this.items += state.items.length;
+    for (const [oldest, old] of this.entries) {
+      if (this.items <= this.maxItems) break;
+      this.entries.delete(oldest);
+      this.items -= old.items.length;
+    }
+  }
+
+  delete(key: string): void {
+    const old = this.entries.get(key);
+    if (old === undefined) return;
+    this.entries.delete(key);
+    this.items -= old.items.length;
+  }
+
+  deleteThread(threadId: string): void {
+    const prefix = `${threadId}\u0000`;
+    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.delete(key);
+  }
+}

@@ -1,0 +1,416 @@
+import type pg from "pg";
+
+/**
+ * The run engine's SQL. Correctness lives here, in the database: a partial unique index allows one
+ * RUNNING run per thread, claims are conditional updates, and leases are timestamps any process
+ * can check. NOTIFY only wakes processes up; nothing depends on receiving one.
+ */
+
+/** NOTIFY channel: a run may be claimable (payload: run id). */
+export const RUNS_CHANNEL = "lgql_runs";
+/** NOTIFY channel: a run reached a final status or was cancelled (payload: JSON {runId, kind}). */
+export const RUN_CONTROL_CHANNEL = "lgql_run_control";
+
+type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
+
+export async function notify(db: Queryable, channel: string, payload: string): Promise<void> {
+  await db.query("SELECT pg_notify($1, $2)", [channel, payload]);
+}
+
+/**
+ * Takes a thread's row lock for the rest of the transaction: run creation, cancellation and state
+ * edits on one thread happen one at a time, so double-texting decisions see a stable picture.
+ */
+export async function lockThread(
+  client: pg.PoolClient,
+  threadId: string,
+): Promise<{ id: string; status: string; graph_id: string | null } | null> {
+  const { rows } = await client.query(
+    "SELECT id, status, graph_id FROM thread WHERE id = $1::uuid FOR UPDATE",
+    [threadId],
+  );
+  return rows[0] ?? null;
+}
+
+export interface InFlightRun {
+  id: string;
+  status: "PENDING" | "RUNNING";
+  created_at: Date;
+}
+
+export async function inFlightRuns(client: Queryable, threadId: string): Promise<InFlightRun[]> {
+  const { rows } = await client.query<InFlightRun>(
+    `SELECT id::text, status::text AS status, created_at FROM run
+     WHERE thread_id = $1::uuid AND status IN ('PENDING', 'RUNNING') ORDER BY created_at, id`,
+    [threadId],
+  );
+  return rows;
+}
+
+/**
+ * The run that should execute next on a thread: the oldest pending one, if no run is running.
+ * (Enqueued runs start in creation order.)
+ */
+export async function nextRunnable(
+  client: Queryable,
+  threadId: string,
+): Promise<{ id: string; available_at: Date } | null> {
+  const { rows } = await client.query(
+    `SELECT id::text, available_at FROM run r
+     WHERE r.thread_id = $1::uuid AND r.status = 'PENDING'
+       AND NOT EXISTS (SELECT 1 FROM run x WHERE x.thread_id = r.thread_id AND x.status = 'RUNNING')
+     ORDER BY r.created_at, r.id LIMIT 1`,
+    [threadId],
+  );
+  return rows[0] ?? null;
+}
+
+export interface ClaimedRun {
+  id: string;
+  thread_id: string;
+  attempt: number;
+}
+
+/**
+ * PENDING -> RUNNING under a lease, only if the run is still pending, due, and first in its
+ * thread's line. Returns null when another worker got it, it was cancelled, or it must wait.
+ * The unique index on running runs per thread turns any remaining race into a failed claim.
+ */
+export async function claimRun(
+  pool: pg.Pool,
+  runId: string,
+  owner: string,
+  leaseSeconds: number,
+): Promise<ClaimedRun | null> {
+  try {
+    const { rows } = await pool.query<ClaimedRun>(
+      `UPDATE run r SET status = 'RUNNING', attempt = r.attempt + 1, lease_owner = $2,
+         lease_expires_at = now() + make_interval(secs => $3), started_at = coalesce(r.started_at, now()),
+         updated_at = now()
+       WHERE r.id = $1::uuid AND r.status = 'PENDING' AND r.available_at <= now()
+         AND NOT EXISTS (SELECT 1 FROM run x WHERE x.thread_id = r.thread_id AND x.status = 'PENDING'
+                         AND (x.created_at, x.id) < (r.created_at, r.id))
+       RETURNING r.id::text, r.thread_id::text, r.attempt`,
+      [runId, owner, leaseSeconds],
+    );
+    return rows[0] ?? null;
+  } catch (error) {
+    if ((error as { code?: string }).code === "23505") return null;
+    throw error;
+  }
+}
+
+/** Extends the leases of the runs this worker executes; returns those it still holds. */
+export async function renewLeases(
+  pool: pg.Pool,
+  owner: string,
+  runIds: string[],
+  leaseSeconds: number,
+): Promise<Array<{ id: string; cancel_action: string | null }>> {
+  if (runIds.length === 0) return [];
+  const { rows } = await pool.query(
+    `UPDATE run SET lease_expires_at = now() + make_interval(secs => $3)
+     WHERE id = ANY($2::uuid[]) AND lease_owner = $1 AND status = 'RUNNING'
+     RETURNING id::text, cancel_action::text`,
+    [owner, runIds, leaseSeconds],
+  );
+  return rows;
+}
+
+export interface LapsedRun {
+  id: string;
+  thread_id: string;
+  attempt: number;
+}
+
+/**
+ * Running runs whose worker stopped renewing its lease (it crashed or hung). Locked so that of
+ * several processes reaping at once, each lapsed run is handled by one.
+ */
+export async function lockLapsedRuns(client: pg.PoolClient, limit: number): Promise<LapsedRun[]> {
+  const { rows } = await client.query<LapsedRun>(
+    `SELECT id::text, thread_id::text, attempt FROM run
+     WHERE status = 'RUNNING' AND lease_expires_at < now()
+     ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+    [limit],
+  );
+  return rows;
+}
+
+/** A run goes back to the queue (after a crash, or a graceful shutdown that could not wait). */
+export async function requeueRun(client: Queryable, runId: string): Promise<void> {
+  await client.query(
+    `UPDATE run SET status = 'PENDING', lease_owner = NULL, lease_expires_at = NULL,
+       available_at = now(), updated_at = now()
+     WHERE id = $1::uuid`,
+    [runId],
+  );
+}
+
+/** Earliest time a pending run becomes due, so idle workers know when to look again. */
+export async function nextDueAt(pool: pg.Pool): Promise<Date | null> {
+  const { rows } = await pool.query<{ at: Date | null }>(
+    "SELECT min(available_at) AS at FROM run WHERE status = 'PENDING' AND available_at > now()",
+  );
+  return rows[0]?.at ?? null;
+}
+
+export interface NewRun {
+  id: string;
+  threadId: string;
+  assistantId: string;
+  multitaskStrategy: string;
+  input: unknown;
+  command: unknown;
+  config: unknown;
+  context: unknown;
+  metadata: unknown;
+  checkpoint: unknown;
+  interruptBefore: string[];
+  interruptAfter: string[];
+  streamModes: string[];
+  streamSubgraphs: boolean;
+  durability: string;
+  webhook: string | null;
+  onCompletion: string | null;
+  onDisconnect: string;
+  afterSeconds: number;
+  cronId: string | null;
+}
+
+const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+
+export async function insertRun(client: Queryable, run: NewRun): Promise<void> {
+  await client.query(
+    `INSERT INTO run (id, thread_id, assistant_id, cron_id, status, multitask_strategy, input, command,
+       config, context, metadata, checkpoint, interrupt_before, interrupt_after, stream_modes,
+       stream_subgraphs, durability, webhook, on_completion, on_disconnect, available_at, updated_at)
+     VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, 'PENDING', $5::"MultitaskStrategy", $6::jsonb,
+       $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, $11::jsonb, $12::text[], $13::text[], $14::text[],
+       $15, $16::"Durability", $17, $18::"OnCompletion", $19::"OnDisconnect",
+       now() + make_interval(secs => $20), now())`,
+    [
+      run.id,
+      run.threadId,
+      run.assistantId,
+      run.cronId,
+      run.multitaskStrategy,
+      json(run.input),
+      json(run.command),
+      json(run.config),
+      json(run.context),
+      json(run.metadata),
+      json(run.checkpoint),
+      run.interruptBefore,
+      run.interruptAfter,
+      run.streamModes,
+      run.streamSubgraphs,
+      run.durability,
+      run.webhook,
+      run.onCompletion,
+      run.onDisconnect,
+      run.afterSeconds,
+    ],
+  );
+}
+
+export async function createThreadRow(
+  client: Queryable,
+  thread: { id: string; graphId: string; metadata: Record<string, unknown> },
+): Promise<void> {
+  await client.query(
+    `INSERT INTO thread (id, status, metadata, graph_id, updated_at)
+     VALUES ($1::uuid, 'BUSY', $2::jsonb, $3, now())`,
+    [thread.id, JSON.stringify(thread.metadata), thread.graphId],
+  );
+}
+
+/**
+ * A new run holds the thread: BUSY, bound to the run's graph, and (as LangGraph records it)
+ * carrying graph_id and assistant_id in its metadata.
+ */
+export async function markThreadBusy(
+  client: Queryable,
+  threadId: string,
+  graphId: string,
+  assistantId: string,
+): Promise<void> {
+  await client.query(
+    `UPDATE thread SET status = 'BUSY', graph_id = coalesce(graph_id, $2),
+       metadata = metadata || jsonb_build_object('graph_id', coalesce(graph_id, $2), 'assistant_id', $3::text),
+       updated_at = now()
+     WHERE id = $1::uuid`,
+    [threadId, graphId, assistantId],
+  );
+}
+
+export async function lockRun(
+  client: pg.PoolClient,
+  runId: string,
+): Promise<{ id: string; thread_id: string; status: string } | null> {
+  const { rows } = await client.query(
+    "SELECT id::text, thread_id::text, status::text FROM run WHERE id = $1::uuid FOR UPDATE",
+    [runId],
+  );
+  return rows[0] ?? null;
+}
+
+/** A pending run stops before it started (cancel INTERRUPT, or superseded by a new run). */
+export async function interruptPendingRun(client: Queryable, runId: string): Promise<void> {
+  await client.query(
+    `UPDATE run SET status = 'INTERRUPTED', ended_at = now(), updated_at = now(),
+       lease_owner = NULL, lease_expires_at = NULL
+     WHERE id = $1::uuid AND status = 'PENDING'`,
+    [runId],
+  );
+}
+
+export async function deleteRunRow(client: Queryable, runId: string): Promise<void> {
+  await client.query("DELETE FROM run WHERE id = $1::uuid", [runId]);
+}
+
+/** Asks the worker executing a run to stop it; the worker finishes it as the action says. */
+export async function requestCancel(
+  client: Queryable,
+  runId: string,
+  action: string,
+): Promise<void> {
+  await client.query(
+    `UPDATE run SET cancel_action = $2::"CancelAction", updated_at = now()
+     WHERE id = $1::uuid AND status = 'RUNNING'`,
+    [runId, action],
+  );
+}
+
+export interface RunEnd {
+  status: "SUCCESS" | "ERROR" | "TIMEOUT" | "INTERRUPTED";
+  error: { type: string; message: string } | null;
+}
+
+/** RUNNING -> a final status, if this worker still holds the run. */
+export async function finishRun(
+  client: Queryable,
+  runId: string,
+  owner: string,
+  end: RunEnd,
+): Promise<boolean> {
+  const { rowCount } = await client.query(
+    `UPDATE run SET status = $3::"RunStatus", error = $4::jsonb, ended_at = now(), updated_at = now(),
+       lease_owner = NULL, lease_expires_at = NULL, cancel_action = NULL
+     WHERE id = $1::uuid AND lease_owner = $2 AND status = 'RUNNING'`,
+    [runId, owner, end.status, end.error ? JSON.stringify(end.error) : null],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/** Gives a run back to the queue from the worker holding it (graceful shutdown). */
+export async function releaseRun(
+  client: Queryable,
+  runId: string,
+  owner: string,
+): Promise<boolean> {
+  const { rowCount } = await client.query(
+    `UPDATE run SET status = 'PENDING', lease_owner = NULL, lease_expires_at = NULL,
+       available_at = now(), updated_at = now()
+     WHERE id = $1::uuid AND lease_owner = $2 AND status = 'RUNNING'`,
+    [runId, owner],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/** Stores what the latest state shows, as cached on the thread row. */
+export async function setThreadState(
+  client: Queryable,
+  threadId: string,
+  state: { values: unknown; interrupts: unknown[] } | null,
+): Promise<void> {
+  if (!state) return;
+  await client.query(
+    `UPDATE thread SET values = $2::jsonb, interrupts = $3::jsonb, updated_at = now() WHERE id = $1::uuid`,
+    [threadId, JSON.stringify(state.values), JSON.stringify(state.interrupts)],
+  );
+}
+
+/**
+ * A thread's status: BUSY while a run is pending or running; otherwise `settled` when the caller
+ * knows it (how the run that just ended left the thread), else derived from what the thread
+ * shows: INTERRUPTED if interrupts wait, ERROR if its last run failed, IDLE.
+ */
+export async function settleThreadStatus(
+  client: Queryable,
+  threadId: string,
+  settled: "IDLE" | "INTERRUPTED" | "ERROR" | null = null,
+): Promise<void> {
+  await client.query(
+    `UPDATE thread t SET updated_at = now(), status = CASE
+       WHEN EXISTS (SELECT 1 FROM run r WHERE r.thread_id = t.id AND r.status IN ('PENDING', 'RUNNING'))
+         THEN 'BUSY'::"ThreadStatus"
+       WHEN $2::text IS NOT NULL THEN $2::"ThreadStatus"
+       WHEN jsonb_array_length(t.interrupts) > 0 THEN 'INTERRUPTED'::"ThreadStatus"
+       WHEN (SELECT r.status FROM run r WHERE r.thread_id = t.id AND r.ended_at IS NOT NULL
+             ORDER BY r.ended_at DESC, r.created_at DESC LIMIT 1) IN ('ERROR', 'TIMEOUT')
+         THEN 'ERROR'::"ThreadStatus"
+       ELSE 'IDLE'::"ThreadStatus" END
+     WHERE t.id = $1::uuid`,
+    [threadId, settled],
+  );
+}
+
+/** The id of the last root checkpoint a run wrote, if any. */
+export async function lastRunCheckpoint(
+  pool: Queryable,
+  threadId: string,
+  runId: string,
+): Promise<string | null> {
+  const { rows } = await pool.query<{ checkpoint_id: string }>(
+    `SELECT checkpoint_id FROM checkpoint
+     WHERE thread_id = $1 AND checkpoint_ns = '' AND metadata ->> 'run_id' = $2
+     ORDER BY checkpoint_id DESC LIMIT 1`,
+    [threadId, runId],
+  );
+  return rows[0]?.checkpoint_id ?? null;
+}
+
+export async function saveOutcome(
+  client: Queryable,
+  runId: string,
+  result: unknown,
+  keepSeconds: number,
+): Promise<void> {
+  await client.query(
+    `INSERT INTO run_outcome (run_id, result, expires_at)
+     VALUES ($1::uuid, $2::jsonb, now() + make_interval(secs => $3))
+     ON CONFLICT (run_id) DO UPDATE SET result = excluded.result, expires_at = excluded.expires_at`,
+    [runId, JSON.stringify(result), keepSeconds],
+  );
+}
+
+export async function loadOutcome(pool: Queryable, runId: string): Promise<unknown | null> {
+  const { rows } = await pool.query("SELECT result FROM run_outcome WHERE run_id = $1::uuid", [
+    runId,
+  ]);
+  return rows[0]?.result ?? null;
+}
+
+export async function sweepOutcomes(pool: Queryable): Promise<number> {
+  const { rowCount } = await pool.query("DELETE FROM run_outcome WHERE expires_at < now()");
+  return rowCount ?? 0;
+}
+
+export async function deleteThreadRow(client: Queryable, threadId: string): Promise<void> {
+  await client.query("DELETE FROM thread WHERE id = $1::uuid", [threadId]);
+}
+
+/** A lapsed run out of attempts ends ERROR, whoever held it. */
+export async function finishRunAbandoned(
+  client: Queryable,
+  runId: string,
+  error: { type: string; message: string },
+): Promise<void> {
+  await client.query(
+    `UPDATE run SET status = 'ERROR', error = $2::jsonb, ended_at = now(), updated_at = now(),
+       lease_owner = NULL, lease_expires_at = NULL
+     WHERE id = $1::uuid AND status = 'RUNNING'`,
+    [runId, JSON.stringify(error)],
+  );
+}

@@ -1,0 +1,61 @@
+import pg from "pg";
+import PgBoss from "pg-boss";
+import type { Logger } from "../log.ts";
+
+export const RUN_QUEUE = "runs";
+
+export interface RunJob {
+  runId: string;
+}
+
+/** A pg-boss over our database, in its own schema. */
+export function createBoss(options: { url: string; log: Logger }) {
+  const boss = new PgBoss({
+    connectionString: options.url,
+    schema: "pgboss",
+    max: 4,
+    // We wake workers ourselves (LISTEN/NOTIFY); pg-boss's own schedules are not used.
+    schedule: false,
+  });
+  boss.on("error", (error) => options.log.error("pg-boss error", { error }));
+  return boss;
+}
+
+/** Serialises pg-boss's schema set-up between processes (see startBoss). */
+const BOSS_SETUP_LOCK = 7_265_730_001;
+
+/**
+ * Starts pg-boss and its queues. Two processes starting at once would each create pg-boss's
+ * schema and deadlock inside it, so the set-up runs under an advisory lock.
+ */
+export async function startBoss(boss: PgBoss, url: string): Promise<void> {
+  const lock = new pg.Client({ connectionString: url });
+  await lock.connect();
+  try {
+    await lock.query("SELECT pg_advisory_lock($1)", [BOSS_SETUP_LOCK]);
+    await setUp(boss);
+  } finally {
+    await lock.query("SELECT pg_advisory_unlock($1)", [BOSS_SETUP_LOCK]).catch(() => undefined);
+    await lock.end();
+  }
+}
+
+async function setUp(boss: PgBoss): Promise<void> {
+  await boss.start();
+  // Crash recovery is the run engine's (leases); a run job is never retried by pg-boss itself.
+  // A job only delivers a run to a worker: if a very long run outlives its job (pg-boss caps
+  // expiry at a day), the run table still says it is running and who holds it.
+  await boss.createQueue(RUN_QUEUE, {
+    name: RUN_QUEUE,
+    policy: "standard",
+    retryLimit: 0,
+    expireInSeconds: 60 * 60 * 23,
+  });
+}
+
+/** A pg-boss connection that runs its statements inside our transaction. */
+export function inTransaction(client: pg.PoolClient): PgBoss.Db {
+  return { executeSql: (text, values) => client.query(text, values) };
+}
+
+export type Boss = PgBoss;

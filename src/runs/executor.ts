@@ -1,0 +1,346 @@
+import type { BaseStore, LangGraphRunnableConfig, StreamMode } from "@langchain/langgraph";
+import { Command } from "@langchain/langgraph";
+import type pg from "pg";
+import type { Database } from "../db/database.ts";
+import * as sql from "../db/sql/runs.ts";
+import type { Run } from "../generated/prisma/client.ts";
+import type { LoadedGraph } from "../graphs/load.ts";
+import { type GraphRegistry, withPersistence } from "../graphs/registry.ts";
+import { type InterruptJson, interruptsToJson, toJson } from "../graphs/serialize.ts";
+import type { Logger } from "../log.ts";
+import type { ThreadCheckpointer } from "../threads/service.ts";
+import type { CancelAction, RunResult, RunService } from "./service.ts";
+
+/** Why an executing run's graph was aborted. */
+export type StopReason =
+  | { kind: "cancel"; action: CancelAction }
+  | { kind: "timeout" }
+  /** The worker is shutting down: the run goes back to the queue and resumes elsewhere. */
+  | { kind: "shutdown" };
+
+/**
+ * Receives what a run streams, in execution order. The run engine calls it; the streaming layer
+ * turns it into the durable event log.
+ */
+export interface RunEventSink {
+  started(run: Run): Promise<void> | void;
+  chunk(namespace: string[], mode: string, payload: unknown): void;
+  ended(
+    run: Run,
+    outcome: {
+      status: Run["status"];
+      error: RunResult["error"];
+      interrupts: InterruptJson[] | null;
+    },
+  ): Promise<void>;
+}
+
+export interface ExecutorDeps {
+  db: Database;
+  graphs: GraphRegistry;
+  checkpointer: ThreadCheckpointer & {
+    deleteWritesSince(threadId: string, since: Date): Promise<void>;
+  };
+  store: BaseStore;
+  runs: RunService;
+  log: Logger;
+  /** Builds the sink for one run (the streaming layer); null records nothing. */
+  sinkFor?: (run: Run) => RunEventSink | null;
+  /**
+   * Called inside the transaction that records a run's end (before commit), so work owed for
+   * the end — a webhook delivery, a cron's bookkeeping — is promised exactly when the end is.
+   */
+  onFinish?: Array<(client: pg.PoolClient, run: Run) => Promise<void>>;
+}
+
+const LANGGRAPH_MODES: Record<string, StreamMode> = {
+  VALUES: "values",
+  UPDATES: "updates",
+  MESSAGES: "messages",
+  CUSTOM: "custom",
+  DEBUG: "debug",
+  CHECKPOINTS: "checkpoints",
+  TASKS: "tasks",
+  TOOLS: "tools" as StreamMode,
+};
+
+/**
+ * Executes one claimed run: builds its config as LangGraph Platform does, streams the graph,
+ * and records how it ended — run status, thread status and cached state, the next run of the
+ * thread — in one transaction, so a crash leaves either the old picture or the new one.
+ */
+export function createExecutor(deps: ExecutorDeps) {
+  const { prisma, pool } = deps.db;
+
+  async function graphFor(
+    run: Run & { assistant: { graphId: string } },
+    config: LangGraphRunnableConfig,
+  ) {
+    const graph = await deps.graphs.get(run.assistant.graphId, config);
+    return withPersistence(graph, { checkpointer: deps.checkpointer, store: deps.store });
+  }
+
+  function buildConfig(
+    run: Run & {
+      assistant: { graphId: string; config: unknown; context: unknown; metadata: unknown };
+      thread: { config: unknown; metadata: unknown };
+    },
+  ) {
+    const assistantConfig = (run.assistant.config ?? {}) as LangGraphRunnableConfig;
+    const threadConfig = (run.thread.config ?? {}) as LangGraphRunnableConfig;
+    const runConfig = (run.config ?? {}) as LangGraphRunnableConfig;
+    const ids = {
+      run_id: run.id,
+      thread_id: run.threadId,
+      graph_id: run.assistant.graphId,
+      assistant_id: run.assistantId,
+    };
+    const checkpoint = (run.checkpoint ?? {}) as Record<string, unknown>;
+    const config: LangGraphRunnableConfig = {
+      ...assistantConfig,
+      ...runConfig,
+      configurable: {
+        ...assistantConfig.configurable,
+        ...threadConfig.configurable,
+        ...runConfig.configurable,
+        ...ids,
+        ...(checkpoint.checkpoint_id ? { checkpoint_id: checkpoint.checkpoint_id } : {}),
+        ...(checkpoint.checkpoint_ns ? { checkpoint_ns: checkpoint.checkpoint_ns } : {}),
+        ...(checkpoint.checkpoint_map ? { checkpoint_map: checkpoint.checkpoint_map } : {}),
+      },
+      // Checkpoints record these (the saver merges config.metadata), so history can be
+      // filtered by run, and a retried attempt recognises the checkpoints its run wrote.
+      metadata: {
+        ...((run.assistant.metadata ?? {}) as object),
+        ...((run.thread.metadata ?? {}) as object),
+        ...((run.metadata ?? {}) as object),
+        ...ids,
+      },
+    };
+    const assistantContext = run.assistant.context;
+    const context =
+      assistantContext && typeof assistantContext === "object" && !Array.isArray(assistantContext)
+        ? { ...(assistantContext as object), ...((run.context ?? {}) as object) }
+        : (run.context ?? assistantContext ?? undefined);
+    return { config, context };
+  }
+
+  /** The values and interrupts a finished run left: the state at the last checkpoint it wrote. */
+  async function readOutcome(run: Run): Promise<{ values: unknown; interrupts: InterruptJson[] }> {
+    const full = await prisma.run.findUnique({
+      where: { id: run.id },
+      include: { assistant: true, thread: true },
+    });
+    if (!full) return { values: null, interrupts: [] };
+    const checkpointId = await sql.lastRunCheckpoint(pool, run.threadId, run.id);
+    if (!checkpointId) return { values: null, interrupts: [] };
+    const { config } = buildConfig(full);
+    const graph = await graphFor(full, config);
+    const state = await graph.getState({
+      configurable: { thread_id: run.threadId, checkpoint_ns: "", checkpoint_id: checkpointId },
+    });
+    return stateOutcome(state);
+  }
+
+  async function execute(runId: string, owner: string, signal: AbortSignal): Promise<void> {
+    const run = await prisma.run.findUnique({
+      where: { id: runId },
+      include: { assistant: true, thread: true },
+    });
+    if (!run) return;
+    const sink = deps.sinkFor?.(run) ?? null;
+    const { config, context } = buildConfig(run);
+    let status: Run["status"] = "SUCCESS";
+    let error: RunResult["error"] = null;
+    let graph: LoadedGraph | null = null;
+    try {
+      await sink?.started(run);
+      graph = await graphFor(run, config);
+      // A retried attempt whose run already checkpointed resumes from there: LangGraph sees the
+      // same run_id in the latest checkpoint and continues instead of starting over.
+      const resumed =
+        run.attempt > 1 && (await sql.lastRunCheckpoint(pool, run.threadId, run.id)) !== null;
+      const input = resumed
+        ? null
+        : run.command
+          ? new Command(run.command as ConstructorParameters<typeof Command>[0])
+          : run.input;
+      const modes = [
+        ...new Set(["values", ...run.streamModes.map((m) => LANGGRAPH_MODES[m]).filter(Boolean)]),
+      ] as StreamMode[];
+      const stream = await graph.stream(input, {
+        ...config,
+        ...(context !== undefined ? { context } : {}),
+        signal,
+        streamMode: modes,
+        subgraphs: true,
+        interruptBefore: run.interruptBefore.length ? (run.interruptBefore as never) : undefined,
+        interruptAfter: run.interruptAfter.length ? (run.interruptAfter as never) : undefined,
+        durability: run.durability.toLowerCase() as "sync" | "async" | "exit",
+      });
+      for await (const chunk of stream as AsyncIterable<[string[], string, unknown]>) {
+        const [namespace, mode, payload] = chunk;
+        sink?.chunk(namespace, mode, payload);
+      }
+    } catch (caught) {
+      const reason = signal.aborted ? (signal.reason as StopReason | undefined) : undefined;
+      if (reason?.kind === "shutdown") {
+        await release(run, owner);
+        return;
+      }
+      if (reason?.kind === "cancel" && reason.action === "ROLLBACK") {
+        try {
+          await rollback(run, owner);
+          return;
+        } catch (rollbackError) {
+          // Never leave a run RUNNING: if undoing it failed, it ends as an error that says so.
+          deps.log.error("rolling back a run failed", { runId, error: rollbackError });
+          ({ status, error } = {
+            status: "ERROR",
+            error: { type: "RollbackFailed", message: errorJson(rollbackError).message },
+          });
+        }
+      } else {
+        ({ status, error } = endOf(caught, reason));
+        if (status === "ERROR") deps.log.debug("run failed", { runId, error: caught });
+      }
+    }
+    await finish(run, owner, graph, { status, error }, sink);
+  }
+
+  async function finish(
+    run: Run & { assistant: { graphId: string } },
+    owner: string,
+    graph: LoadedGraph | null,
+    end: sql.RunEnd,
+    sink: RunEventSink | null,
+  ) {
+    let state: Outcome | null = null;
+    if (graph) {
+      try {
+        state = stateOutcome(await graph.getState({ configurable: { thread_id: run.threadId } }));
+      } catch (error) {
+        deps.log.warn("could not read the state a run left", { runId: run.id, error });
+      }
+    }
+    const deleteThread = run.onCompletion === "DELETE";
+    const ended = await deps.runs.transaction(async (client) => {
+      await sql.lockThread(client, run.threadId);
+      if (!(await sql.finishRun(client, run.id, owner, end))) return null;
+      await sql.setThreadState(client, run.threadId, state);
+      await sql.settleThreadStatus(client, run.threadId, settledStatus(end.status, state));
+      const row = (await prisma.run.findUnique({ where: { id: run.id } }))!;
+      const finished: Run = { ...row, status: end.status, error: end.error, endedAt: new Date() };
+      for (const hook of deps.onFinish ?? []) await hook(client, finished);
+      if (deleteThread) {
+        await deps.runs.saveOutcome(client, {
+          run: finished,
+          values: state?.values ?? null,
+          interrupts: state?.interrupts ?? [],
+          error: end.error,
+        });
+        await sql.deleteThreadRow(client, run.threadId);
+      } else {
+        await deps.runs.dispatchNext(client, run.threadId);
+      }
+      return finished;
+    });
+    if (!ended) return; // Another worker took the run over (our lease had lapsed).
+    if (deleteThread) await deps.checkpointer.deleteThread(run.threadId);
+    await sink?.ended(ended, {
+      status: end.status,
+      error: end.error,
+      interrupts: state?.interrupts ?? null,
+    });
+    await deps.runs.control({ runId: run.id, kind: "ended" });
+  }
+
+  /** ROLLBACK: the run and everything it wrote go; the thread is as it was before it. */
+  async function rollback(run: Run, owner: string) {
+    // started_at is the first claim's time: it covers what every attempt of the run wrote.
+    const startedAt = (await prisma.run.findUnique({ where: { id: run.id } }))?.startedAt;
+    if (startedAt) await deps.checkpointer.deleteWritesSince(run.threadId, startedAt);
+    const graph = await graphFor(
+      (await prisma.run.findUnique({ where: { id: run.id }, include: { assistant: true } })) ??
+        (run as never),
+      {},
+    ).catch(() => null);
+    const state = graph
+      ? stateOutcome(await graph.getState({ configurable: { thread_id: run.threadId } }))
+      : null;
+    await deps.runs.transaction(async (client) => {
+      await sql.lockThread(client, run.threadId);
+      const row = await sql.lockRun(client, run.id);
+      if (!row || row.status !== "RUNNING") return;
+      await sql.deleteRunRow(client, run.id);
+      await sql.setThreadState(client, run.threadId, state);
+      await sql.settleThreadStatus(client, run.threadId);
+      await deps.runs.dispatchNext(client, run.threadId);
+    });
+    void owner;
+    await deps.runs.control({ runId: run.id, kind: "ended" });
+  }
+
+  async function release(run: Run, owner: string) {
+    await deps.runs.transaction(async (client) => {
+      await sql.lockThread(client, run.threadId);
+      if (await sql.releaseRun(client, run.id, owner))
+        await deps.runs.dispatchNext(client, run.threadId);
+    });
+  }
+
+  return { execute, readOutcome };
+}
+
+export type Executor = ReturnType<typeof createExecutor>;
+
+interface Outcome {
+  values: unknown;
+  interrupts: InterruptJson[];
+  next: string[];
+}
+
+function stateOutcome(state: {
+  values: unknown;
+  next: string[];
+  tasks: ReadonlyArray<{ interrupts: ReadonlyArray<{ id?: string; value?: unknown }> }>;
+}): Outcome {
+  return {
+    values: toJson(state.values ?? {}),
+    interrupts: interruptsToJson(state.tasks.flatMap((t) => t.interrupts)),
+    next: [...state.next],
+  };
+}
+
+/**
+ * How a run leaves its thread: waiting for input when it stopped with nodes still to run (an
+ * interrupt() or interruptBefore/After), failed when it failed or timed out, otherwise idle —
+ * also after a cancel, which stops the graph but asks nothing of the user.
+ */
+function settledStatus(
+  status: Run["status"],
+  state: Outcome | null,
+): "IDLE" | "INTERRUPTED" | "ERROR" {
+  if (status === "ERROR" || status === "TIMEOUT") return "ERROR";
+  if (status === "SUCCESS" && state && (state.next.length > 0 || state.interrupts.length > 0)) {
+    return "INTERRUPTED";
+  }
+  return "IDLE";
+}
+
+/** How a run whose graph threw (or was aborted for `reason`) ends. */
+function endOf(caught: unknown, reason: StopReason | undefined): sql.RunEnd {
+  if (reason?.kind === "cancel") return { status: "INTERRUPTED", error: null };
+  if (reason?.kind === "timeout") {
+    return {
+      status: "TIMEOUT",
+      error: { type: "TimeoutError", message: "the run exceeded its time limit" },
+    };
+  }
+  return { status: "ERROR", error: errorJson(caught) };
+}
+
+function errorJson(error: unknown): { type: string; message: string } {
+  if (error instanceof Error) return { type: error.name || "Error", message: error.message };
+  return { type: "Error", message: typeof error === "string" ? error : JSON.stringify(error) };
+}

@@ -1,0 +1,507 @@
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import type { AssistantService } from "../assistants/service.ts";
+import type { Caller } from "../auth/caller.ts";
+import type { Database } from "../db/database.ts";
+import * as sql from "../db/sql/runs.ts";
+import { ConflictError, InvalidInputError, NotFoundError } from "../errors.ts";
+import type { Run, RunStatus } from "../generated/prisma/client.ts";
+import type { GraphRegistry } from "../graphs/registry.ts";
+import type { InterruptJson } from "../graphs/serialize.ts";
+import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
+import type { Notifier } from "../queue/notifier.ts";
+import type { CheckpointArg } from "../threads/service.ts";
+import { isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
+
+export type MultitaskStrategy = "REJECT" | "INTERRUPT" | "ROLLBACK" | "ENQUEUE";
+export type CancelAction = "INTERRUPT" | "ROLLBACK";
+
+export const STREAM_MODES = [
+  "VALUES",
+  "UPDATES",
+  "MESSAGES",
+  "CUSTOM",
+  "EVENTS",
+  "DEBUG",
+  "CHECKPOINTS",
+  "TASKS",
+  "TOOLS",
+] as const;
+export type StreamModeName = (typeof STREAM_MODES)[number];
+
+export interface RunInput {
+  threadId?: string | null;
+  assistantId: string;
+  input?: unknown;
+  command?: { resume?: unknown; update?: unknown; goto?: unknown } | null;
+  config?: unknown;
+  context?: unknown;
+  metadata?: unknown;
+  checkpoint?: CheckpointArg | null;
+  interruptBefore?: readonly string[] | null;
+  interruptAfter?: readonly string[] | null;
+  multitaskStrategy?: MultitaskStrategy | null;
+  ifNotExists?: "CREATE" | "REJECT" | null;
+  onCompletion?: "DELETE" | "KEEP" | null;
+  afterSeconds?: number | null;
+  webhook?: string | null;
+  durability?: "SYNC" | "ASYNC" | "EXIT" | null;
+  streamMode?: readonly StreamModeName[] | null;
+  streamSubgraphs?: boolean | null;
+  onDisconnect?: "CANCEL" | "CONTINUE" | null;
+  /** Set by the cron scheduler for the runs it starts. */
+  cronId?: string | null;
+}
+
+export interface RunResult {
+  run: Run;
+  values: unknown;
+  interrupts: InterruptJson[];
+  error: { type: string; message: string } | null;
+}
+
+export const FINAL_STATUSES: readonly RunStatus[] = ["SUCCESS", "ERROR", "TIMEOUT", "INTERRUPTED"];
+
+/** Run-control notifications: a run ended, or was asked to stop. */
+export interface RunControl {
+  runId: string;
+  kind: "ended" | "cancel";
+  action?: CancelAction;
+}
+
+/** Results of deleted stateless runs stay readable this long (for waiters in any process). */
+const OUTCOME_SECONDS = 600;
+
+export function createRunService(deps: {
+  db: Database;
+  assistants: AssistantService;
+  graphs: GraphRegistry;
+  boss: Boss;
+  notifier: Notifier;
+  /** Reads a finished run's values and interrupts (at its last checkpoint). */
+  readOutcome: (run: Run) => Promise<{ values: unknown; interrupts: InterruptJson[] }>;
+}) {
+  const { prisma, pool } = deps.db;
+  const { boss, notifier } = deps;
+
+  async function transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Gives the next run of a thread its job, if the thread has no running run. Called wherever a
+   * thread's line may move: a run created, ended, cancelled, deleted or re-queued.
+   */
+  async function dispatchNext(client: pg.PoolClient, threadId: string): Promise<string | null> {
+    const next = await sql.nextRunnable(client, threadId);
+    if (!next) return null;
+    await boss.send(RUN_QUEUE, { runId: next.id } satisfies RunJob, {
+      startAfter: next.available_at,
+      db: inTransaction(client),
+    });
+    await sql.notify(client, sql.RUNS_CHANNEL, next.id);
+    return next.id;
+  }
+
+  function control(message: RunControl) {
+    const payload = JSON.stringify(message);
+    // Local listeners hear it now; other processes through NOTIFY.
+    notifier.emitLocal(sql.RUN_CONTROL_CHANNEL, payload);
+    return sql.notify(pool, sql.RUN_CONTROL_CHANNEL, payload);
+  }
+
+  async function get(_caller: Caller, id: string): Promise<Run | null> {
+    if (!isUuid(id)) return null;
+    return prisma.run.findUnique({ where: { id: id.toLowerCase() } });
+  }
+
+  async function require(caller: Caller, id: string, field = "id"): Promise<Run> {
+    const run = await get(caller, id);
+    if (!run) throw new NotFoundError(`run "${id}" not found`, { field });
+    return run;
+  }
+
+  /** Resolves once the run has a final status or no longer exists. */
+  async function waitForEnd(runId: string, signal?: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        offControl();
+        offReconnect();
+        clearInterval(poll);
+        signal?.removeEventListener("abort", onAbort);
+        error ? reject(error) : resolve();
+      };
+      const check = async () => {
+        try {
+          const row = await prisma.run.findUnique({
+            where: { id: runId },
+            select: { status: true },
+          });
+          if (!row || FINAL_STATUSES.includes(row.status)) finish();
+        } catch (error) {
+          finish(error);
+        }
+      };
+      const offControl = notifier.on(sql.RUN_CONTROL_CHANNEL, (payload) => {
+        if (payload.includes(runId)) void check();
+      });
+      const offReconnect = notifier.on("reconnected", () => void check());
+      // A safety net only: ends are announced; this catches one lost with a dropped connection.
+      const poll = setInterval(() => void check(), 5000);
+      const onAbort = () => finish(signal?.reason ?? new Error("aborted"));
+      signal?.addEventListener("abort", onAbort);
+      void check();
+    });
+  }
+
+  function validate(input: RunInput) {
+    if (input.input !== undefined && input.input !== null && input.command) {
+      throw new InvalidInputError("give input or command, not both", { field: "input.command" });
+    }
+    if (
+      input.afterSeconds != null &&
+      (!Number.isInteger(input.afterSeconds) || input.afterSeconds < 0)
+    ) {
+      throw new InvalidInputError(`afterSeconds must be 0 or more, got ${input.afterSeconds}`, {
+        field: "input.afterSeconds",
+      });
+    }
+    if (input.checkpoint && input.threadId == null) {
+      throw new InvalidInputError("checkpoint needs threadId: a stateless run has no history", {
+        field: "input.checkpoint",
+      });
+    }
+    if (input.webhook != null) {
+      let url: URL;
+      try {
+        url = new URL(input.webhook);
+      } catch {
+        throw new InvalidInputError(`webhook must be an http(s) URL, got "${input.webhook}"`, {
+          field: "input.webhook",
+        });
+      }
+      if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new InvalidInputError(`webhook must be an http(s) URL, got "${input.webhook}"`, {
+          field: "input.webhook",
+        });
+      }
+    }
+    return {
+      config: jsonObject(input.config ?? {}, "input.config"),
+      context: input.context == null ? null : jsonObject(input.context, "input.context"),
+      metadata: jsonObject(input.metadata ?? {}, "input.metadata"),
+    };
+  }
+
+  async function checkNodes(
+    graphId: string,
+    field: string,
+    names: readonly string[] | null | undefined,
+  ) {
+    if (!names?.length) return;
+    const graph = await deps.graphs.get(graphId, {});
+    const known = new Set(Object.keys(graph.nodes));
+    for (const name of names) {
+      if (name !== "*" && !known.has(name)) {
+        throw new InvalidInputError(
+          `${field}: graph "${graphId}" has no node "${name}" (nodes: ${[...known].filter((n) => !n.startsWith("__")).join(", ")})`,
+          { field },
+        );
+      }
+    }
+  }
+
+  async function create(caller: Caller, input: RunInput): Promise<Run> {
+    const assistant = await deps.assistants.require(caller, input.assistantId, "input.assistantId");
+    const { config, context, metadata } = validate(input);
+    await checkNodes(assistant.graphId, "input.interruptBefore", input.interruptBefore);
+    await checkNodes(assistant.graphId, "input.interruptAfter", input.interruptAfter);
+    const stateless = input.threadId == null;
+    const threadId = stateless ? randomUUID() : uuid(input.threadId!, "input.threadId");
+    const strategy = input.multitaskStrategy ?? "ENQUEUE";
+    const runId = randomUUID();
+    const cancels: RunControl[] = [];
+
+    await transaction(async (client) => {
+      if (stateless) {
+        await sql.createThreadRow(client, {
+          id: threadId,
+          graphId: assistant.graphId,
+          metadata: { graph_id: assistant.graphId, assistant_id: assistant.id },
+        });
+      } else {
+        let thread = await sql.lockThread(client, threadId);
+        if (!thread && input.ifNotExists === "CREATE") {
+          // Two creators of the same thread serialise on the primary key; the loser re-reads.
+          await client.query(
+            `INSERT INTO thread (id, metadata, graph_id, updated_at) VALUES ($1::uuid, '{}'::jsonb, $2, now())
+             ON CONFLICT (id) DO NOTHING`,
+            [threadId, assistant.graphId],
+          );
+          thread = await sql.lockThread(client, threadId);
+        }
+        if (!thread) {
+          throw new NotFoundError(`thread "${threadId}" not found`, { field: "input.threadId" });
+        }
+        const waiting = thread.status === "INTERRUPTED";
+        const inFlight = await sql.inFlightRuns(client, threadId);
+        if (
+          strategy === "REJECT" &&
+          (inFlight.length > 0 || (waiting && !input.command && input.input != null))
+        ) {
+          throw new ConflictError(
+            inFlight.length > 0
+              ? `thread "${threadId}" already has a run in flight (multitaskStrategy REJECT)`
+              : `thread "${threadId}" is waiting at an interrupt: resume it with command.resume, or send the input with another multitaskStrategy to supersede the interrupt`,
+            { field: "input.threadId" },
+          );
+        }
+        for (const other of inFlight) {
+          if (strategy === "INTERRUPT" || strategy === "ROLLBACK") {
+            if (other.status === "PENDING") {
+              if (strategy === "INTERRUPT") await sql.interruptPendingRun(client, other.id);
+              else await sql.deleteRunRow(client, other.id);
+              cancels.push({ runId: other.id, kind: "ended" });
+            } else {
+              await sql.requestCancel(client, other.id, strategy);
+              cancels.push({ runId: other.id, kind: "cancel", action: strategy });
+            }
+          }
+        }
+        if (waiting && input.input != null && !input.command) {
+          // The new input supersedes the pending interrupt; say so on the run that drops it.
+          metadata.superseded_interrupts = (
+            await client.query("SELECT interrupts FROM thread WHERE id = $1::uuid", [threadId])
+          ).rows[0]?.interrupts;
+        }
+      }
+      await sql.insertRun(client, {
+        id: runId,
+        threadId,
+        assistantId: assistant.id,
+        multitaskStrategy: strategy,
+        input: input.input ?? null,
+        command: input.command ?? null,
+        config,
+        context,
+        metadata,
+        checkpoint: input.checkpoint
+          ? {
+              checkpoint_id: input.checkpoint.checkpointId ?? undefined,
+              checkpoint_ns: input.checkpoint.checkpointNs ?? "",
+              checkpoint_map: input.checkpoint.checkpointMap ?? undefined,
+            }
+          : null,
+        interruptBefore: [...(input.interruptBefore ?? [])],
+        interruptAfter: [...(input.interruptAfter ?? [])],
+        streamModes: [...(input.streamMode?.length ? input.streamMode : ["VALUES"])],
+        streamSubgraphs: input.streamSubgraphs ?? false,
+        durability: input.durability ?? "ASYNC",
+        webhook: input.webhook ?? null,
+        onCompletion: stateless ? (input.onCompletion ?? "DELETE") : null,
+        onDisconnect: input.onDisconnect ?? "CONTINUE",
+        afterSeconds: input.afterSeconds ?? 0,
+        cronId: input.cronId ?? null,
+      });
+      await sql.markThreadBusy(client, threadId, assistant.graphId, assistant.id);
+      await dispatchNext(client, threadId);
+    });
+    for (const message of cancels) await control(message);
+    return (await get(caller, runId))!;
+  }
+
+  async function result(caller: Caller, runId: string): Promise<RunResult> {
+    const run = await get(caller, runId);
+    if (!run) {
+      const kept = (await sql.loadOutcome(pool, runId)) as RunResult | null;
+      if (kept) return reviveOutcome(kept);
+      throw new NotFoundError(`run "${runId}" not found`, { field: "id" });
+    }
+    const { values, interrupts } = await deps.readOutcome(run);
+    return { run, values, interrupts, error: (run.error as RunResult["error"]) ?? null };
+  }
+
+  /** Marks in-flight runs to stop; returns their ids. The runs' workers finish them. */
+  async function cancelMany(
+    runs: Array<{ id: string; threadId: string }>,
+    action: CancelAction,
+  ): Promise<void> {
+    const messages: RunControl[] = [];
+    for (const { id, threadId } of runs) {
+      await transaction(async (client) => {
+        await sql.lockThread(client, threadId);
+        const row = await sql.lockRun(client, id);
+        if (!row) return;
+        if (row.status === "PENDING") {
+          if (action === "INTERRUPT") await sql.interruptPendingRun(client, id);
+          else await sql.deleteRunRow(client, id);
+          await sql.settleThreadStatus(client, threadId);
+          await dispatchNext(client, threadId);
+          messages.push({ runId: id, kind: "ended" });
+        } else if (row.status === "RUNNING") {
+          await sql.requestCancel(client, id, action);
+          messages.push({ runId: id, kind: "cancel", action });
+        }
+      });
+    }
+    for (const message of messages) await control(message);
+  }
+
+  return {
+    get,
+    require,
+    create,
+    result,
+    waitForEnd,
+    dispatchNext,
+    transaction,
+    control,
+
+    async list(
+      _caller: Caller,
+      options: {
+        threadId?: string | null;
+        cronId?: string | null;
+        status?: RunStatus | null;
+        first?: number | null;
+        offset: number;
+      },
+    ) {
+      const { limit } = pageArgs(options.first);
+      const where = {
+        ...(options.threadId != null ? { threadId: uuid(options.threadId, "threadId") } : {}),
+        ...(options.cronId != null ? { cronId: options.cronId } : {}),
+        ...(options.status ? { status: options.status } : {}),
+      };
+      const [items, total] = await prisma.$transaction([
+        prisma.run.findMany({
+          where,
+          orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+          take: limit,
+          skip: options.offset,
+        }),
+        prisma.run.count({ where }),
+      ]);
+      return { items, total, offset: options.offset };
+    },
+
+    /** Starts a run and waits for its outcome (LangGraph's runs/wait). */
+    async createAndWait(caller: Caller, input: RunInput, signal?: AbortSignal): Promise<RunResult> {
+      const run = await create(caller, input);
+      await waitForEnd(run.id, signal);
+      return result(caller, run.id);
+    },
+
+    async join(caller: Caller, runId: string, wait: boolean, signal?: AbortSignal) {
+      const run = await get(caller, runId);
+      // A deleted stateless run has no row, but its outcome may still be kept: result() knows.
+      if (run && wait) await waitForEnd(run.id, signal);
+      return result(caller, runId.toLowerCase());
+    },
+
+    async cancel(
+      caller: Caller,
+      runId: string,
+      action: CancelAction,
+      wait: boolean,
+      signal?: AbortSignal,
+    ): Promise<Run> {
+      const run = await require(caller, runId);
+      await cancelMany([{ id: run.id, threadId: run.threadId }], action);
+      if (wait) await waitForEnd(run.id, signal);
+      const after = await get(caller, run.id);
+      // A rolled-back run no longer exists; answer with what it was, stopped.
+      return after ?? { ...run, status: "INTERRUPTED", endedAt: new Date(), updatedAt: new Date() };
+    },
+
+    async cancelRuns(
+      caller: Caller,
+      input: {
+        threadId?: string | null;
+        runIds?: readonly string[] | null;
+        status?: RunStatus | null;
+        action?: CancelAction | null;
+      },
+    ): Promise<Run[]> {
+      if (input.status && input.status !== "PENDING" && input.status !== "RUNNING") {
+        throw new InvalidInputError(`status must be PENDING or RUNNING, got ${input.status}`, {
+          field: "input.status",
+        });
+      }
+      if (input.threadId == null && !input.runIds?.length && !input.status) {
+        throw new InvalidInputError("name what to cancel: threadId, runIds or status", {
+          field: "input",
+        });
+      }
+      const runs = await prisma.run.findMany({
+        where: {
+          ...(input.threadId != null ? { threadId: uuid(input.threadId, "input.threadId") } : {}),
+          ...(input.runIds?.length
+            ? { id: { in: input.runIds.map((id, i) => uuid(id, `input.runIds[${i}]`)) } }
+            : {}),
+          status: input.status ? input.status : { in: ["PENDING", "RUNNING"] },
+        },
+        orderBy: { createdAt: "asc" },
+      });
+      if (input.runIds?.length && input.threadId == null) {
+        const found = new Set(runs.map((r) => r.id));
+        const missing = input.runIds.find((id) => !found.has(id.toLowerCase()));
+        if (missing && !(await get(caller, missing))) {
+          throw new NotFoundError(`run "${missing}" not found`, { field: "input.runIds" });
+        }
+      }
+      await cancelMany(runs, input.action ?? "INTERRUPT");
+      const after = await prisma.run.findMany({ where: { id: { in: runs.map((r) => r.id) } } });
+      const byId = new Map(after.map((r) => [r.id, r]));
+      return runs.map((r) => byId.get(r.id) ?? { ...r, status: "INTERRUPTED" as const });
+    },
+
+    /** Deletes a finished run (its checkpoints stay: they are the thread's history). */
+    async delete(caller: Caller, runId: string): Promise<string> {
+      const run = await require(caller, runId);
+      if (!FINAL_STATUSES.includes(run.status)) {
+        throw new ConflictError(`run "${run.id}" is ${run.status}: cancel it before deleting it`, {
+          field: "id",
+        });
+      }
+      await prisma.run.delete({ where: { id: run.id } });
+      return run.id;
+    },
+
+    /** Keeps a deleted stateless run's outcome readable for a while. */
+    async saveOutcome(client: pg.PoolClient, outcome: RunResult) {
+      await sql.saveOutcome(client, outcome.run.id, outcome, OUTCOME_SECONDS);
+    },
+  };
+}
+
+function reviveOutcome(kept: RunResult): RunResult {
+  const run = kept.run as Run & Record<string, unknown>;
+  for (const key of [
+    "createdAt",
+    "updatedAt",
+    "startedAt",
+    "endedAt",
+    "availableAt",
+    "leaseExpiresAt",
+  ]) {
+    if (typeof run[key] === "string") run[key] = new Date(run[key] as string);
+  }
+  return kept;
+}
+
+export type RunService = ReturnType<typeof createRunService>;

@@ -1,0 +1,214 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { Database } from "../db/database.ts";
+import * as sql from "../db/sql/runs.ts";
+import type { Logger } from "../log.ts";
+import { type Boss, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
+import type { Notifier } from "../queue/notifier.ts";
+import type { Executor, StopReason } from "./executor.ts";
+import type { CancelAction, RunControl, RunService } from "./service.ts";
+
+export interface RunWorkerOptions {
+  /** Runs executed at once by this process. */
+  concurrency: number;
+  /** How long a lease holds without renewal; a run whose lease lapses is resumed elsewhere. */
+  leaseSeconds: number;
+  /** A run still going after this long ends TIMEOUT. */
+  runTimeoutSeconds: number;
+  /** Attempts (the first included) before a run that keeps losing its worker ends ERROR. */
+  maxAttempts: number;
+}
+
+/**
+ * Takes run jobs from pg-boss and executes them. pg-boss only polls, so this loop fetches when
+ * told (a NOTIFY from whoever dispatched a run, in any process) and, as a safety net, once a
+ * second; a fetch asks for as many jobs as there are free slots, so a backlog drains at full
+ * concurrency without waiting for a polling interval.
+ */
+export function createRunWorker(deps: {
+  db: Database;
+  boss: Boss;
+  notifier: Notifier;
+  executor: Executor;
+  runs: RunService;
+  log: Logger;
+  options: RunWorkerOptions;
+}) {
+  const { pool } = deps.db;
+  const { boss, notifier, log, options } = deps;
+  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+  const active = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  const timers: NodeJS.Timeout[] = [];
+  const unsubscribe: Array<() => void> = [];
+  let fetching = false;
+  let again = false;
+  let stopping = false;
+  let dueTimer: NodeJS.Timeout | null = null;
+
+  function abort(runId: string, reason: StopReason) {
+    const entry = active.get(runId);
+    if (entry && !entry.controller.signal.aborted) entry.controller.abort(reason);
+  }
+
+  async function kick(): Promise<void> {
+    if (stopping) return;
+    if (fetching) {
+      again = true;
+      return;
+    }
+    fetching = true;
+    try {
+      do {
+        again = false;
+        while (!stopping) {
+          const free = options.concurrency - active.size;
+          if (free <= 0) break;
+          const jobs = await boss.fetch<RunJob>(RUN_QUEUE, { batchSize: free });
+          if (jobs.length === 0) {
+            await scheduleDue();
+            break;
+          }
+          for (const job of jobs) await start(job.id, job.data.runId);
+        }
+      } while (again && !stopping);
+    } catch (error) {
+      log.warn("fetching runs failed; retrying shortly", { error });
+    } finally {
+      fetching = false;
+    }
+  }
+
+  /** Wakes up when the earliest delayed run (afterSeconds) becomes due. */
+  async function scheduleDue() {
+    const at = await sql.nextDueAt(pool);
+    if (dueTimer) clearTimeout(dueTimer);
+    dueTimer = null;
+    if (at) dueTimer = setTimeout(() => void kick(), Math.max(0, at.getTime() - Date.now()) + 5);
+  }
+
+  async function start(jobId: string, runId: string) {
+    const claimed = await sql.claimRun(pool, runId, owner, options.leaseSeconds);
+    if (!claimed) {
+      // Cancelled, deleted, taken by another worker, or not its turn: its line will dispatch it
+      // again when it is.
+      await boss.complete(RUN_QUEUE, jobId).catch(() => undefined);
+      return;
+    }
+    const controller = new AbortController();
+    const timeout = setTimeout(
+      () => abort(runId, { kind: "timeout" }),
+      options.runTimeoutSeconds * 1000,
+    );
+    const done = deps.executor
+      .execute(runId, owner, controller.signal)
+      .catch((error) => log.error("run execution failed", { runId, error }))
+      .finally(async () => {
+        clearTimeout(timeout);
+        active.delete(runId);
+        await boss.complete(RUN_QUEUE, jobId).catch(() => undefined);
+        void kick();
+      });
+    active.set(runId, { controller, done });
+  }
+
+  /** Keeps this worker's leases alive, and catches cancels whose notification was missed. */
+  async function renew() {
+    const ids = [...active.keys()];
+    if (ids.length === 0) return;
+    try {
+      const held = await sql.renewLeases(pool, owner, ids, options.leaseSeconds);
+      const heldIds = new Set(held.map((r) => r.id));
+      for (const row of held) {
+        if (row.cancel_action)
+          abort(row.id, { kind: "cancel", action: row.cancel_action as CancelAction });
+      }
+      for (const id of ids) {
+        // Lost the lease (we stalled past it and another worker resumed the run): stop here;
+        // the run's new owner finishes it.
+        if (!heldIds.has(id)) abort(id, { kind: "shutdown" });
+      }
+    } catch (error) {
+      log.warn("renewing run leases failed", { error });
+    }
+  }
+
+  /**
+   * Any process may find runs whose worker died: they go back to the queue (resuming from their
+   * last checkpoint) until they have used their attempts.
+   */
+  async function reap() {
+    try {
+      const ended: string[] = [];
+      await deps.runs.transaction(async (client) => {
+        for (const lapsed of await sql.lockLapsedRuns(client, 100)) {
+          if (lapsed.attempt >= options.maxAttempts) {
+            await sql.finishRunAbandoned(client, lapsed.id, {
+              type: "WorkerLost",
+              message: `the run's worker stopped ${lapsed.attempt} time(s); giving up`,
+            });
+            await sql.settleThreadStatus(client, lapsed.thread_id, "ERROR");
+            ended.push(lapsed.id);
+          } else {
+            await sql.requeueRun(client, lapsed.id);
+            log.warn("run lost its worker; resuming it from its last checkpoint", {
+              runId: lapsed.id,
+              attempt: lapsed.attempt,
+            });
+          }
+          await deps.runs.dispatchNext(client, lapsed.thread_id);
+        }
+      });
+      for (const runId of ended) await deps.runs.control({ runId, kind: "ended" });
+    } catch (error) {
+      log.warn("reaping lapsed runs failed", { error });
+    }
+  }
+
+  return {
+    owner,
+    activeRuns: () => [...active.keys()],
+
+    async start() {
+      unsubscribe.push(
+        notifier.on(sql.RUNS_CHANNEL, () => void kick()),
+        notifier.on("reconnected", () => void kick()),
+        notifier.on(sql.RUN_CONTROL_CHANNEL, (payload) => {
+          const message = JSON.parse(payload) as RunControl;
+          if (message.kind === "cancel" && message.action) {
+            abort(message.runId, { kind: "cancel", action: message.action });
+          }
+        }),
+      );
+      const renewEvery = Math.max(200, (options.leaseSeconds * 1000) / 3);
+      timers.push(
+        setInterval(() => void kick(), 1000),
+        setInterval(() => void renew(), renewEvery),
+        setInterval(() => void reap(), Math.max(500, options.leaseSeconds * 500)),
+      );
+      await reap();
+      await kick();
+    },
+
+    /**
+     * Stops taking runs, lets running ones finish within `graceMs`, then hands the rest back to
+     * the queue (another worker resumes them from their last checkpoint).
+     */
+    async stop(graceMs = 10_000) {
+      stopping = true;
+      for (const timer of timers) clearInterval(timer);
+      if (dueTimer) clearTimeout(dueTimer);
+      for (const off of unsubscribe) off();
+      const all = () => Promise.all([...active.values()].map((a) => a.done));
+      const graceful = await Promise.race([
+        all().then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref()),
+      ]);
+      if (!graceful) {
+        for (const id of active.keys()) abort(id, { kind: "shutdown" });
+        await all();
+      }
+    },
+  };
+}
+
+export type RunWorker = ReturnType<typeof createRunWorker>;

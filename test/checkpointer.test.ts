@@ -1,0 +1,548 @@
+import {
+  AIMessage,
+  AIMessageChunk,
+  type BaseMessage,
+  HumanMessage,
+  RemoveMessage,
+  ToolMessage,
+} from "@langchain/core/messages";
+import type { RunnableConfig } from "@langchain/core/runnables";
+import {
+  Annotation,
+  Command,
+  DeltaValue,
+  END,
+  interrupt,
+  MemorySaver,
+  MessagesAnnotation,
+  messagesDeltaReducer,
+  messagesStateReducer,
+  START,
+  StateGraph,
+  StateSchema,
+  type StateSnapshot,
+} from "@langchain/langgraph";
+import {
+  BaseCheckpointSaver,
+  type CheckpointTuple,
+  DeltaSnapshot,
+  ERROR,
+  TASKS,
+  uuid6,
+} from "@langchain/langgraph-checkpoint";
+import pg from "pg";
+import { z } from "zod";
+import { createCheckpointSaver, type PrismaCheckpointSaver } from "../src/checkpoint/saver.ts";
+import { blobRows, collect, comparable, ThreadDriver } from "./checkpoint-fixtures.ts";
+import { createTestDatabase, type TestDatabase } from "./helpers/db.ts";
+
+let db: TestDatabase;
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  pool = new pg.Pool({ connectionString: db.url, max: 6 });
+  pool.on("error", () => {});
+});
+
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+const saver = (snapshotEvery?: number): PrismaCheckpointSaver =>
+  createCheckpointSaver({ pool, snapshotEvery });
+
+const human = (i: number, text = `question ${i} `.repeat(20)) =>
+  new HumanMessage({ id: `h-${i}`, content: text });
+const ai = (i: number, text = `answer ${i} `.repeat(30)) =>
+  new AIMessage({
+    id: `a-${i}`,
+    content: text,
+    tool_calls: i % 3 === 0 ? [{ id: `call-${i}`, name: "lookup", args: { q: i } }] : [],
+  });
+const tool = (i: number) =>
+  new ToolMessage({ id: `t-${i}`, tool_call_id: `call-${i}`, content: `${i}` });
+
+function messagesOf(tuple: CheckpointTuple | undefined): BaseMessage[] {
+  expect(tuple).toBeDefined();
+  return tuple!.checkpoint.channel_values.messages as BaseMessage[];
+}
+
+/** Every checkpoint the driver wrote reads back from ours exactly as from MemorySaver. */
+async function expectSameHistory(
+  ours: BaseCheckpointSaver,
+  reference: BaseCheckpointSaver,
+  driver: ThreadDriver,
+) {
+  for (const config of driver.configs) {
+    const [a, b] = await Promise.all([ours.getTuple(config), reference.getTuple(config)]);
+    expect(comparable(a)).toStrictEqual(comparable(b));
+  }
+  const scope = {
+    configurable: { thread_id: driver.threadId, checkpoint_ns: driver.checkpointNs },
+  };
+  const [listed, expected] = await Promise.all([
+    collect(ours.list(scope)),
+    collect(reference.list(scope)),
+  ]);
+  expect(listed.map(comparable)).toStrictEqual(expected.map(comparable));
+}
+
+function expectMessagesOf(value: unknown, classes: (typeof HumanMessage | typeof AIMessage)[]) {
+  expect(Array.isArray(value)).toBe(true);
+  (value as unknown[]).forEach((message, i) => {
+    expect(message).toBeInstanceOf(classes[i % classes.length]!);
+  });
+}
+
+describe("delta storage of list channels", () => {
+  it("stores appends as deltas and rebuilds every version exactly across snapshots", async () => {
+    const ours = saver(4);
+    const reference = new MemorySaver();
+    const driver = new ThreadDriver([ours, reference], uuid6(1));
+    let messages: BaseMessage[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      messages = [...messages, human(i)];
+      await driver.put({ messages, step: i });
+      messages = i % 3 === 0 ? [...messages, ai(i), tool(i)] : [...messages, ai(i)];
+      await driver.put({ messages });
+    }
+    await expectSameHistory(ours, reference, driver);
+
+    const latest = await ours.getTuple({ configurable: { thread_id: driver.threadId } });
+    expect(latest?.checkpoint.channel_values.messages).toHaveLength(messages.length);
+    expect(messagesOf(latest)[0]).toBeInstanceOf(HumanMessage);
+
+    const rows = await blobRows(pool, driver.threadId, "messages");
+    expect(rows).toHaveLength(80);
+    const byVersion = new Map(rows.map((r) => [r.version, r]));
+    for (const row of rows) {
+      if (row.kind === "FULL") {
+        expect(row.depth).toBe(0);
+        expect(row.root_version).toBe(row.version);
+        continue;
+      }
+      const base = byVersion.get(row.base_version!)!;
+      const root = byVersion.get(row.root_version!)!;
+      expect(row.depth).toBe(base.depth + 1);
+      expect(root.kind).toBe("FULL");
+      // A chain never outgrows max(snapshotEvery, its snapshot's length).
+      expect(row.depth).toBeLessThanOrEqual(Math.max(4, root.length!));
+    }
+    const full = rows.filter((r) => r.kind === "FULL");
+    // Snapshots double in size: a handful, not one every four versions.
+    expect(full.length).toBeLessThanOrEqual(8);
+    expect(full.length).toBeGreaterThan(1);
+  });
+
+  it("keeps each delta proportional to its tail and total storage linear", async () => {
+    const ours = saver();
+    const threadId = uuid6(1);
+    const driver = new ThreadDriver([ours], threadId);
+    let messages: BaseMessage[] = [];
+    const sizes: number[] = [];
+    for (let i = 0; i < 150; i += 1) {
+      const message = i % 2 ? ai(i, "x".repeat(500)) : human(i, "y".repeat(500));
+      const [, bytes] = await ours.serde.dumpsTyped(message);
+      sizes.push(bytes.byteLength);
+      messages = [...messages, message];
+      await driver.put({ messages });
+    }
+    const rows = await blobRows(pool, threadId, "messages");
+    const byVersion = new Map(rows.map((r) => [r.version, r]));
+    const frameOverhead = 1 + "json".length + 4;
+    let deltas = 0;
+    for (const row of rows) {
+      if (row.kind !== "DELTA") continue;
+      deltas += 1;
+      const added = row.length! - byVersion.get(row.base_version!)!.length!;
+      expect(added).toBe(1);
+      expect(row.bytes).toBe(sizes[row.length! - 1]! + frameOverhead);
+    }
+    expect(deltas).toBeGreaterThan(140);
+    const data = sizes.reduce((a, b) => a + b, 0);
+    const stored = rows.reduce((a, r) => a + r.bytes, 0);
+    expect(stored).toBeLessThan(3 * data);
+  });
+
+  it("stores replace-by-id and removals whole, then goes back to deltas", async () => {
+    const ours = saver();
+    const reference = new MemorySaver();
+    const driver = new ThreadDriver([ours, reference], uuid6(1));
+    let messages: BaseMessage[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      messages = messagesStateReducer(messages, [human(i), ai(i)]);
+      await driver.put({ messages });
+    }
+    messages = messagesStateReducer(messages, [ai(2, "edited answer")]);
+    await driver.put({ messages });
+    messages = messagesStateReducer(messages, [new RemoveMessage({ id: "h-1" })]);
+    await driver.put({ messages });
+    messages = messagesStateReducer(messages, [human(5)]);
+    await driver.put({ messages });
+    await expectSameHistory(ours, reference, driver);
+
+    const kinds = (await blobRows(pool, driver.threadId, "messages")).map((r) => r.kind);
+    expect(kinds).toEqual(["FULL", "DELTA", "DELTA", "DELTA", "DELTA", "FULL", "FULL", "DELTA"]);
+    const latest = await ours.getTuple(driver.configs.at(-1)!);
+    const ids = messagesOf(latest).map((m) => m.id);
+    expect(ids).not.toContain("h-1");
+    expect(ids.at(-1)).toBe("h-5");
+  });
+
+  it("does not lose an in-place edit of the last stored element", async () => {
+    const ours = saver();
+    const reference = new MemorySaver();
+    const driver = new ThreadDriver([ours, reference], uuid6(1));
+    const last = ai(1);
+    const messages: BaseMessage[] = [human(1), last];
+    await driver.put({ messages });
+    last.content = "rewritten in place";
+    await driver.put({ messages: [...messages, human(2)] });
+    await expectSameHistory(ours, reference, driver);
+    const latest = await ours.getTuple(driver.configs[1]!);
+    expect(messagesOf(latest)[1]!.content).toBe("rewritten in place");
+  });
+
+  it("continues a thread with deltas from a process that never saw it", async () => {
+    const first = saver();
+    const threadId = uuid6(1);
+    const driver = new ThreadDriver([first], threadId);
+    let messages: BaseMessage[] = [human(0), ai(0)];
+    await driver.put({ messages });
+    messages = [...messages, human(1)];
+    await driver.put({ messages });
+
+    // A second process: no in-memory state; builds on the list it read itself.
+    const second = saver();
+    const read = await second.getTuple({ configurable: { thread_id: threadId } });
+    messages = [...messagesOf(read), ai(1)];
+    const continued = driver.continueWith([second]);
+    await continued.put({ messages });
+
+    // A third: no read either (the list comes from yet another reader); its put finds the base
+    // through the parent checkpoint's row.
+    const third = saver();
+    const other = await saver().getTuple({ configurable: { thread_id: threadId } });
+    const blind = continued.continueWith([third]);
+    await blind.put({
+      messages: [...messagesOf(other), human(2)],
+    });
+
+    const rows = await blobRows(pool, threadId, "messages");
+    expect(rows.map((r) => r.kind)).toEqual(["FULL", "DELTA", "DELTA", "DELTA"]);
+    const latest = await saver().getTuple({ configurable: { thread_id: threadId } });
+    expect(messagesOf(latest).map((m) => m.id)).toEqual(["h-0", "a-0", "h-1", "a-1", "h-2"]);
+  });
+
+  it("builds on what it read even when revived messages re-serialise differently", async () => {
+    // A revived AIMessageChunk serialises its kwargs in another order than the original.
+    const chunk = (i: number) =>
+      new AIMessageChunk({
+        id: `c-${i}`,
+        content: `chunk ${i}`,
+        tool_call_chunks: [{ id: `call-${i}`, name: "lookup", args: '{"q":1}', index: 0 }],
+      });
+    const threadId = uuid6(1);
+    const driver = new ThreadDriver([saver()], threadId);
+    await driver.put({ messages: [human(0), chunk(0)] });
+    const reader = saver();
+    const read = await reader.getTuple({ configurable: { thread_id: threadId } });
+    await driver.continueWith([reader]).put({ messages: [...messagesOf(read), chunk(1)] });
+    const rows = await blobRows(pool, threadId, "messages");
+    expect(rows.map((r) => r.kind)).toEqual(["FULL", "DELTA"]);
+    const latest = await saver().getTuple({ configurable: { thread_id: threadId } });
+    expect(messagesOf(latest)[2]).toBeInstanceOf(AIMessageChunk);
+    expect(messagesOf(latest).map((m) => m.id)).toEqual(["h-0", "c-0", "c-1"]);
+  });
+
+  it("never builds on a base that changed under it (deleted and recreated thread)", async () => {
+    const a = saver();
+    const b = saver();
+    const threadId = uuid6(1);
+    const driverA = new ThreadDriver([a], threadId);
+    const original = [human(0), ai(0)];
+    await driverA.put({ messages: original });
+
+    await b.deleteThread(threadId);
+    const driverB = new ThreadDriver([b], threadId);
+    await driverB.put({ messages: [human(9), ai(9), human(10)] });
+
+    // a still believes version 1 holds `original`; Postgres disagrees, so a writes whole.
+    await driverA.put({ messages: [...original, human(1)] });
+    const rows = await blobRows(pool, threadId, "messages");
+    expect(rows.map((r) => [r.version, r.kind])).toEqual([
+      ["1", "FULL"],
+      ["2", "FULL"],
+    ]);
+    const latest = await saver().getTuple(driverA.configs.at(-1)!);
+    expect(messagesOf(latest).map((m) => m.id)).toEqual(["h-0", "a-0", "h-1"]);
+  });
+});
+
+describe("other values", () => {
+  it("stores non-list channels whole and carries unchanged channels over", async () => {
+    const ours = saver(2);
+    const reference = new MemorySaver();
+    const driver = new ThreadDriver([ours, reference], uuid6(1));
+    await driver.put({
+      text: "hello",
+      count: 1,
+      nested: { a: [1, 2, { b: "c" }], d: null },
+      bytes: new Uint8Array([1, 2, 3]),
+      set: new Set(["x"]),
+      snapshot: new DeltaSnapshot([1, 2]),
+      list: [1, "two", { three: 3 }],
+      empty: [],
+    });
+    await driver.put({ count: 2, list: [1, "two", { three: 3 }, [4]] });
+    await driver.put({ text: undefined, empty: [undefined, null] });
+    await driver.put({ list: ["replaced"], nested: { a: [] } });
+    await expectSameHistory(ours, reference, driver);
+    const latest = await ours.getTuple(driver.configs.at(-1)!);
+    expect(latest?.checkpoint.channel_values).not.toHaveProperty("text");
+    expect(latest?.checkpoint.channel_values.set).toBeInstanceOf(Set);
+    expect(latest?.checkpoint.channel_values.snapshot).toBeInstanceOf(DeltaSnapshot);
+    const kinds = (await blobRows(pool, driver.threadId, "list")).map((r) => r.kind);
+    expect(kinds).toEqual(["FULL", "DELTA", "FULL"]);
+  });
+
+  it("keeps namespaces apart within a thread", async () => {
+    const ours = saver(3);
+    const reference = new MemorySaver();
+    const threadId = uuid6(1);
+    const root = new ThreadDriver([ours, reference], threadId, "");
+    const child = new ThreadDriver([ours, reference], threadId, "agent:1234");
+    let rootMessages: BaseMessage[] = [];
+    let childMessages: BaseMessage[] = [];
+    for (let i = 0; i < 12; i += 1) {
+      rootMessages = [...rootMessages, human(i)];
+      childMessages = [...childMessages, ai(i)];
+      // Same versions in both namespaces: rows must never mix.
+      await root.put({ messages: rootMessages });
+      await child.put({ messages: childMessages });
+    }
+    await expectSameHistory(ours, reference, root);
+    await expectSameHistory(ours, reference, child);
+    const all = await collect(ours.list({ configurable: { thread_id: threadId } }));
+    expect(all).toHaveLength(24);
+    const newest = (ns: string) => all.find((t) => t.config.configurable?.checkpoint_ns === ns);
+    expectMessagesOf(newest("")?.checkpoint.channel_values.messages, [HumanMessage]);
+    expectMessagesOf(newest("agent:1234")?.checkpoint.channel_values.messages, [AIMessage]);
+
+    await ours.deleteThread(threadId);
+    expect(await collect(ours.list({ configurable: { thread_id: threadId } }))).toEqual([]);
+    const { rows } = await pool.query("SELECT 1 FROM checkpoint_blob WHERE thread_id = $1", [
+      threadId,
+    ]);
+    expect(rows).toEqual([]);
+  });
+
+  it("keeps the first regular write of a task and the last special one", async () => {
+    const ours = saver();
+    const driver = new ThreadDriver([ours], uuid6(1));
+    await driver.put({ messages: [human(0)] });
+    const config = driver.configs[0]!;
+    await ours.putWrites(config, [["messages", ["first"]]], "task");
+    await ours.putWrites(config, [["messages", ["second"]]], "task");
+    await ours.putWrites(config, [[ERROR, "boom 1"]], "task");
+    await ours.putWrites(config, [[ERROR, "boom 2"]], "task");
+    await ours.putWrites(
+      config,
+      [
+        [ERROR, "boom 3"],
+        [ERROR, "boom 4"],
+      ],
+      "other",
+    );
+    const tuple = await ours.getTuple(config);
+    expect(tuple?.pendingWrites).toEqual([
+      ["other", ERROR, "boom 4"],
+      ["task", ERROR, "boom 2"],
+      ["task", "messages", ["first"]],
+    ]);
+  });
+
+  it("can commit without waiting for the WAL flush, for its own statements only", async () => {
+    const single = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      const ours = createCheckpointSaver({ pool: single, synchronousCommit: false });
+      const reference = new MemorySaver();
+      const driver = new ThreadDriver([ours, reference], uuid6(1));
+      await driver.put({ messages: [human(0)] });
+      await driver.put({ messages: [human(0), ai(0)] });
+      await ours.putWrites(driver.configs[1]!, [["messages", [human(1)]]], "task");
+      await reference.putWrites(driver.configs[1]!, [["messages", [human(1)]]], "task");
+      await expectSameHistory(ours, reference, driver);
+      const { rows } = await single.query("SHOW synchronous_commit");
+      expect(rows[0].synchronous_commit).toBe("on");
+    } finally {
+      await single.end();
+    }
+  });
+
+  it("answers getDeltaChannelHistory as the base implementation does", async () => {
+    const ours = saver(2);
+    const threadId = uuid6(1);
+    const driver = new ThreadDriver([ours], threadId);
+    const configs: RunnableConfig[] = [];
+    const write = async (update: Record<string, unknown>, writes: [string, unknown][][]) => {
+      await driver.put(update);
+      const config = driver.configs.at(-1)!;
+      configs.push(config);
+      for (const [i, w] of writes.entries()) await ours.putWrites(config, w, `task-${(i * 7) % 3}`);
+    };
+    await write({ messages: new DeltaSnapshot([human(0)]), other: [1] }, [
+      [["messages", [ai(0)]]],
+      [
+        ["other", [2]],
+        ["messages", [human(1)]],
+      ],
+    ]);
+    await write({ scratch: "x" }, [[["messages", [ai(1)]]], [[TASKS, "send"]]]);
+    await write({ other: [1, 2, 3] }, [[["messages", [human(2)]]]]);
+    await write({ messages: undefined }, [[["messages", [ai(2)]]], [["other", [4]]]]);
+    await write({ scratch: "y" }, []);
+    const base = BaseCheckpointSaver.prototype.getDeltaChannelHistory;
+    for (const config of [...configs, { configurable: { thread_id: threadId } }]) {
+      for (const channels of [["messages"], ["messages", "other", "missing"], []]) {
+        const [got, want] = await Promise.all([
+          ours.getDeltaChannelHistory({ config, channels }),
+          base.call(ours, { config, channels }),
+        ]);
+        expect(got).toStrictEqual(want);
+      }
+    }
+  });
+});
+
+describe("graphs end to end", () => {
+  /** StateSnapshots without the ids and timestamps two runs cannot share. */
+  const normalise = (snapshot: StateSnapshot) => ({
+    values: snapshot.values,
+    next: snapshot.next,
+    metadata: { ...snapshot.metadata, parents: Object.keys(snapshot.metadata?.parents ?? {}) },
+    tasks: snapshot.tasks.map((t) => ({
+      name: t.name,
+      interrupts: t.interrupts.map((i) => i.value),
+    })),
+    hasParent: snapshot.parentConfig !== undefined,
+    ns: snapshot.config.configurable?.checkpoint_ns,
+  });
+
+  function chatGraph(checkpointer: BaseCheckpointSaver) {
+    const Review = Annotation.Root({ ...MessagesAnnotation.spec, approved: Annotation<string>() });
+    // A subgraph that answers and, every fifth turn, asks a human first.
+    const agent = new StateGraph(MessagesAnnotation)
+      .addNode("answer", (state) => {
+        const n = state.messages.length;
+        if (n % 10 === 9) interrupt({ question: `approve turn ${n}?` });
+        return { messages: [ai(n, `answer to ${n} `.repeat(25))] };
+      })
+      .addEdge(START, "answer")
+      .addEdge("answer", END)
+      .compile();
+    return new StateGraph(Review)
+      .addNode("agent", agent)
+      .addNode("tally", (state) => ({ approved: `seen ${state.messages.length}` }))
+      .addEdge(START, "agent")
+      .addEdge("agent", "tally")
+      .addEdge("tally", END)
+      .compile({ checkpointer });
+  }
+
+  async function drive(checkpointer: BaseCheckpointSaver, threadId: string, turns: number) {
+    const graph = chatGraph(checkpointer);
+    const config = { configurable: { thread_id: threadId } };
+    for (let turn = 0; turn < turns; turn += 1) {
+      await graph.invoke({ messages: [human(turn)] }, config);
+      const state = await graph.getState(config);
+      if (state.next.length > 0) await graph.invoke(new Command({ resume: "yes" }), config);
+    }
+    return { graph, config };
+  }
+
+  it("gives the same state and history as MemorySaver over many turns", async () => {
+    const ours = saver(3);
+    const reference = new MemorySaver();
+    const threadId = uuid6(1);
+    const [a, b] = await Promise.all([drive(ours, threadId, 24), drive(reference, threadId, 24)]);
+
+    const [stateA, stateB] = await Promise.all([
+      a.graph.getState(a.config, { subgraphs: true }),
+      b.graph.getState(b.config, { subgraphs: true }),
+    ]);
+    expect(normalise(stateA)).toStrictEqual(normalise(stateB));
+    expect(stateA.values.messages).toHaveLength(48);
+    expectMessagesOf(stateA.values.messages, [HumanMessage, AIMessage]);
+
+    const [historyA, historyB] = await Promise.all([
+      collect(a.graph.getStateHistory(a.config)),
+      collect(b.graph.getStateHistory(b.config)),
+    ]);
+    expect(historyA.length).toBe(historyB.length);
+    expect(historyA.map(normalise)).toStrictEqual(historyB.map(normalise));
+    const page = await collect(a.graph.getStateHistory(a.config, { limit: 10 }));
+    expect(page.map(normalise)).toStrictEqual(historyB.slice(0, 10).map(normalise));
+
+    // The subgraph's checkpoints live in their own namespaces, with their own chains.
+    const { rows } = await pool.query<{ ns: string; kind: string; n: number }>(
+      `SELECT checkpoint_ns <> '' AS ns, kind, count(*)::int AS n FROM checkpoint_blob
+       WHERE thread_id = $1 AND channel = 'messages' GROUP BY 1, 2 ORDER BY 1, 2`,
+      [threadId],
+    );
+    const count = (ns: boolean, kind: string) =>
+      rows.find((r) => String(r.ns) === String(ns) && r.kind === kind)?.n ?? 0;
+    expect(count(false, "DELTA")).toBeGreaterThan(count(false, "FULL") * 3);
+    expect(count(true, "FULL")).toBeGreaterThan(0);
+  });
+
+  it("interrupts inside a subgraph and resumes from our checkpoints", async () => {
+    const ours = saver();
+    const threadId = uuid6(1);
+    const graph = chatGraph(ours);
+    const config = { configurable: { thread_id: threadId } };
+    for (let turn = 0; turn < 5; turn += 1) await graph.invoke({ messages: [human(turn)] }, config);
+    const waiting = await graph.getState(config, { subgraphs: true });
+    expect(waiting.next).toEqual(["agent"]);
+    expect(waiting.tasks[0]?.interrupts[0]?.value).toEqual({ question: "approve turn 9?" });
+    const sub = waiting.tasks[0]?.state as StateSnapshot;
+    expect(sub.config.configurable?.checkpoint_ns).toMatch(/^agent:/);
+    expect(sub.values.messages).toHaveLength(9);
+    await graph.invoke(new Command({ resume: "yes" }), config);
+    const done = await graph.getState(config);
+    expect(done.next).toEqual([]);
+    expect(done.values.messages).toHaveLength(10);
+    expect(done.values.approved).toBe("seen 10");
+  });
+
+  it("rebuilds DeltaChannel state through getDeltaChannelHistory like MemorySaver", async () => {
+    const State = new StateSchema({
+      messages: new DeltaValue(
+        z.custom<BaseMessage[]>().default(() => []),
+        {
+          reducer: messagesDeltaReducer,
+          snapshotFrequency: 4,
+        },
+      ),
+    });
+    const build = (checkpointer: BaseCheckpointSaver) =>
+      new StateGraph(State)
+        .addNode("answer", (state) => ({ messages: [ai(state.messages.length)] }))
+        .addEdge(START, "answer")
+        .addEdge("answer", END)
+        .compile({ checkpointer });
+    const threadId = uuid6(1);
+    const config = { configurable: { thread_id: threadId } };
+    const graphs = [build(saver()), build(new MemorySaver())];
+    for (let turn = 0; turn < 11; turn += 1) {
+      for (const graph of graphs) await graph.invoke({ messages: [human(turn)] }, config);
+    }
+    const [ours, reference] = await Promise.all(graphs.map((g) => g.getState(config)));
+    expect(ours!.values.messages).toHaveLength(22);
+    expect(ours!.values).toStrictEqual(reference!.values);
+    const histories = await Promise.all(graphs.map((g) => collect(g.getStateHistory(config))));
+    expect(histories[0]!.map((s) => s.values)).toStrictEqual(histories[1]!.map((s) => s.values));
+  });
+});

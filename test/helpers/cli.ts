@@ -1,0 +1,54 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { repoRoot } from "./server.ts";
+
+const bin = resolve(repoRoot, "bin", "langgraph-gql.mjs");
+
+export interface Cli {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  /** Resolves once the output matches; rejects if the process exits first. */
+  waitFor(pattern: RegExp): Promise<RegExpExecArray>;
+}
+
+/** Runs `langgraph-gql <args>` in a child process, without this process's DATABASE_URL. */
+export function cli(args: string[], env: Record<string, string | undefined>): Cli {
+  const { DATABASE_URL: _ignored, ...inherited } = process.env;
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...inherited, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk) => (output += chunk));
+  child.stderr?.on("data", (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return {
+    child,
+    output: () => output,
+    exited,
+    waitFor(pattern) {
+      return new Promise((resolveMatch, reject) => {
+        const check = () => {
+          const match = pattern.exec(output);
+          if (match) resolveMatch(match);
+        };
+        child.stdout?.on("data", check);
+        child.stderr?.on("data", check);
+        exited.then((code) => reject(new Error(`exited with ${code}: ${output}`)));
+        check();
+      });
+    },
+  };
+}
+
+/** A `langgraph-gql worker` process on the given database, resolved once it takes runs. */
+export async function startWorker(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  configFile = resolve(repoRoot, "test", "fixtures", "langgraph.json"),
+): Promise<Cli> {
+  const worker = cli(["worker", "--config", configFile], { DATABASE_URL: databaseUrl, ...env });
+  await worker.waitFor(/worker executing up to/);
+  return worker;
+}

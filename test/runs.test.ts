@@ -1,0 +1,600 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import {
+  CancelRunDocument,
+  CancelRunsDocument,
+  CreateRunDocument,
+  CreateThreadDocument,
+  DeleteRunDocument,
+  RunDocument,
+  type RunInput,
+  RunResultDocument,
+  RunsDocument,
+  ThreadDocument,
+  ThreadHistoryDocument,
+  ThreadStateDocument,
+  UpdateThreadStateDocument,
+  WaitRunDocument,
+} from "./gql/graphql.ts";
+import { fixturesConfig, startTestServer, type TestServer } from "./helpers/server.ts";
+
+let server: TestServer;
+let sql: pg.Client;
+
+beforeAll(async () => {
+  server = await startTestServer({ configFile: fixturesConfig });
+  sql = new pg.Client({ connectionString: server.db.url });
+  await sql.connect();
+});
+
+afterAll(async () => {
+  await sql?.end();
+  await server?.stop();
+});
+
+function errorOf(result: { errors?: ReadonlyArray<{ message: string; extensions?: unknown }> }) {
+  expect(result.errors).toHaveLength(1);
+  return result.errors![0]! as { message: string; extensions: { code: string; field?: string } };
+}
+
+async function newThread() {
+  return (await server.query(CreateThreadDocument, {})).createThread.id;
+}
+
+const createRun = async (input: RunInput) =>
+  (await server.query(CreateRunDocument, { input })).createRun;
+const waitRun = async (input: RunInput) => (await server.query(WaitRunDocument, { input })).waitRun;
+const result = async (id: string) => (await server.query(RunResultDocument, { id })).runResult;
+const threadOf = async (id: string) => (await server.query(ThreadDocument, { id })).thread!;
+
+/** Polls the database until `check` holds (the engine's progress is observed, not timed). */
+async function until<T>(
+  read: () => Promise<T>,
+  check: (value: T) => boolean,
+  what: string,
+): Promise<T> {
+  for (let i = 0; i < 400; i++) {
+    const value = await read();
+    if (check(value)) return value;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const stepsOf = (values: unknown) => (values as { steps: number[] } | null)?.steps ?? [];
+
+async function checkpointSteps(threadId: string): Promise<number> {
+  const { rows } = await sql.query(
+    "SELECT count(*)::int AS n FROM checkpoint WHERE thread_id = $1 AND checkpoint_ns = ''",
+    [threadId],
+  );
+  return rows[0].n;
+}
+
+describe("runs on a thread", () => {
+  it("waitRun returns the final values; run and thread end SUCCESS / IDLE", async () => {
+    const threadId = await newThread();
+    const outcome = await waitRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: { configurable: { steps: 3, delayMs: 1 } },
+    });
+    expect(outcome.run).toMatchObject({ status: "SUCCESS", attempt: 1, error: null, threadId });
+    expect(outcome.run.startedAt).toBeTruthy();
+    expect(outcome.run.endedAt).toBeTruthy();
+    expect(stepsOf(outcome.values)).toEqual([1, 2, 3]);
+    expect(outcome.interrupts).toEqual([]);
+    const thread = await threadOf(threadId);
+    expect(thread.status).toBe("IDLE");
+    expect(stepsOf(thread.values)).toEqual([1, 2, 3]);
+    // Checkpoints carry the run's identity, so history can be filtered by run.
+    const { thread: history } = await server.query(ThreadHistoryDocument, {
+      id: threadId,
+      first: 50,
+      metadata: { run_id: outcome.run.id },
+    });
+    expect(history!.history.length).toBeGreaterThan(0);
+    expect(history!.history[0]!.metadata).toMatchObject({
+      run_id: outcome.run.id,
+      thread_id: threadId,
+      graph_id: "slow",
+      assistant_id: outcome.run.assistantId,
+    });
+  });
+
+  it("merges config, context and metadata with the assistant's and records them", async () => {
+    const threadId = await newThread();
+    const run = await createRun({
+      threadId,
+      assistantId: "append",
+      input: { items: ["x"] },
+      metadata: { who: "test" },
+      config: { configurable: { extra: 1 } },
+    });
+    expect(run).toMatchObject({
+      status: "PENDING",
+      metadata: { who: "test" },
+      config: { configurable: { extra: 1 } },
+    });
+    const done = await result(run.id);
+    expect(done.run.status).toBe("SUCCESS");
+    expect(done.values).toMatchObject({ items: ["x"] });
+    const thread = await threadOf(threadId);
+    expect(thread.metadata).toMatchObject({ graph_id: "append", assistant_id: run.assistantId });
+  });
+
+  it("runResult without wait answers at once; with wait after the end", async () => {
+    const threadId = await newThread();
+    const run = await createRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: { configurable: { steps: 2, delayMs: 100 } },
+    });
+    const early = (await server.query(RunResultDocument, { id: run.id, wait: false })).runResult;
+    expect(["PENDING", "RUNNING"]).toContain(early.run.status);
+    const late = await result(run.id);
+    expect(late.run.status).toBe("SUCCESS");
+    expect(stepsOf(late.values)).toEqual([1, 2]);
+  });
+
+  it("a failing graph ends ERROR with the error, and the thread ERROR", async () => {
+    const threadId = await newThread();
+    const outcome = await waitRun({ threadId, input: {}, assistantId: "fails" });
+    expect(outcome.run.status).toBe("ERROR");
+    expect(outcome.error).toEqual({ type: "Error", message: "boom: the node failed on purpose" });
+    expect(outcome.run.error).toEqual(outcome.error);
+    expect((await threadOf(threadId)).status).toBe("ERROR");
+  });
+
+  it("refuses bad input with coded errors and creates nothing", async () => {
+    const threadId = await newThread();
+    const cases: Array<[RunInput, string, string]> = [
+      [{ threadId, assistantId: "nope" }, "NOT_FOUND", "input.assistantId"],
+      [{ threadId: randomUUID(), input: {}, assistantId: "slow" }, "NOT_FOUND", "input.threadId"],
+      [{ threadId: "bad", input: {}, assistantId: "slow" }, "BAD_USER_INPUT", "input.threadId"],
+      [{ threadId, input: {}, assistantId: "slow", config: [] }, "BAD_USER_INPUT", "input.config"],
+      [
+        { threadId, input: {}, assistantId: "slow", afterSeconds: -1 },
+        "BAD_USER_INPUT",
+        "input.afterSeconds",
+      ],
+      [
+        { threadId, input: {}, assistantId: "slow", interruptBefore: ["nope"] },
+        "BAD_USER_INPUT",
+        "input.interruptBefore",
+      ],
+      [
+        { threadId, assistantId: "slow", input: {}, command: { resume: 1 } },
+        "BAD_USER_INPUT",
+        "input.command",
+      ],
+      [
+        { threadId, input: {}, assistantId: "slow", webhook: "ftp://x" },
+        "BAD_USER_INPUT",
+        "input.webhook",
+      ],
+      [
+        { assistantId: "slow", checkpoint: { checkpointId: randomUUID() } },
+        "BAD_USER_INPUT",
+        "input.checkpoint",
+      ],
+    ];
+    for (const [input, code, field] of cases) {
+      const response = await server.request(CreateRunDocument, { input });
+      expect(errorOf(response).extensions, JSON.stringify(input)).toMatchObject({ code, field });
+    }
+    const { runs } = await server.query(RunsDocument, { threadId });
+    expect(runs.totalCount).toBe(0);
+    expect((await threadOf(threadId)).status).toBe("IDLE");
+  });
+
+  it("creates the thread when asked (ifNotExists CREATE)", async () => {
+    const threadId = randomUUID();
+    const outcome = await waitRun({
+      threadId,
+      assistantId: "append",
+      ifNotExists: "CREATE",
+      input: { items: [1] },
+    });
+    expect(outcome.run.status).toBe("SUCCESS");
+    expect((await threadOf(threadId)).status).toBe("IDLE");
+  });
+
+  it("lists runs newest first, by thread and status, and deletes finished ones", async () => {
+    const threadId = await newThread();
+    const first = await waitRun({ threadId, assistantId: "append", input: { items: [1] } });
+    const second = await waitRun({ threadId, input: {}, assistantId: "fails" });
+    const { runs } = await server.query(RunsDocument, { threadId });
+    expect(runs.nodes.map((r) => r.id)).toEqual([second.run.id, first.run.id]);
+    const failed = await server.query(RunsDocument, { threadId, status: "ERROR" });
+    expect(failed.runs.nodes.map((r) => r.id)).toEqual([second.run.id]);
+    const { run } = await server.query(RunDocument, { id: first.run.id });
+    expect(run).toMatchObject({ thread: { id: threadId }, assistant: { graphId: "append" } });
+    expect((await server.query(DeleteRunDocument, { id: first.run.id })).deleteRun).toBe(
+      first.run.id,
+    );
+    expect((await server.query(RunDocument, { id: first.run.id })).run).toBeNull();
+  });
+});
+
+describe("stateless runs", () => {
+  it("DELETE: the temporary thread goes when the run ends; the result still carries it", async () => {
+    const outcome = await waitRun({ assistantId: "append", input: { items: ["s"] } });
+    expect(outcome.run.status).toBe("SUCCESS");
+    expect(outcome.values).toMatchObject({ items: ["s"] });
+    expect((await server.query(ThreadDocument, { id: outcome.run.threadId })).thread).toBeNull();
+    const again = await result(outcome.run.id);
+    expect(again.run.id).toBe(outcome.run.id);
+    const left = await sql.query("SELECT 1 FROM checkpoint WHERE thread_id = $1", [
+      outcome.run.threadId,
+    ]);
+    expect(left.rowCount).toBe(0);
+  });
+
+  it("KEEP: the thread stays with its state", async () => {
+    const outcome = await waitRun({
+      assistantId: "append",
+      input: { items: ["k"] },
+      onCompletion: "KEEP",
+    });
+    const thread = await threadOf(outcome.run.threadId);
+    expect(thread).toMatchObject({ status: "IDLE", values: { items: ["k"] } });
+  });
+});
+
+describe("interrupts and resume", () => {
+  it("interrupt(): run SUCCESS, thread INTERRUPTED with its interrupts; resume answers each by id", async () => {
+    const threadId = await newThread();
+    const first = await waitRun({ threadId, input: {}, assistantId: "ask" });
+    expect(first.run.status).toBe("SUCCESS");
+    expect(first.interrupts).toHaveLength(2);
+    const thread = await threadOf(threadId);
+    expect(thread.status).toBe("INTERRUPTED");
+    expect(thread.interrupts.map((i) => i.id).sort()).toEqual(
+      first.interrupts.map((i) => i.id).sort(),
+    );
+
+    const byQuestion = Object.fromEntries(
+      first.interrupts.map((i) => [(i.value as { question: string }).question, i.id]),
+    );
+    const resumed = await waitRun({
+      threadId,
+      assistantId: "ask",
+      command: {
+        resume: { [byQuestion["what about a?"]!]: "yes", [byQuestion["what about b?"]!]: "no" },
+      },
+    });
+    expect(resumed.run.status).toBe("SUCCESS");
+    expect((resumed.values as { answers: string[] }).answers.sort()).toEqual(["a=yes", "b=no"]);
+    expect(resumed.interrupts).toEqual([]);
+    expect((await threadOf(threadId)).status).toBe("IDLE");
+  });
+
+  it("resumes a single interrupt with a plain value (the chat agent's approval)", async () => {
+    const threadId = await newThread();
+    const asked = await waitRun({
+      threadId,
+      assistantId: "agent",
+      input: {
+        messages: [{ type: "human", content: "please approve: email bob@example.com saying hi" }],
+      },
+    });
+    expect(asked.interrupts).toHaveLength(1);
+    const approved = await waitRun({
+      threadId,
+      assistantId: "agent",
+      command: { resume: "approve" },
+    });
+    expect(approved.run.status).toBe("SUCCESS");
+    expect(approved.interrupts).toEqual([]);
+    expect(approved.values).toMatchObject({ review: "approved" });
+  });
+
+  it("interruptBefore and interruptAfter stop the run; a run with no input continues", async () => {
+    const threadId = await newThread();
+    const before = await waitRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      interruptBefore: ["step"],
+      config: { configurable: { steps: 2, delayMs: 1 } },
+    });
+    expect(before.run.status).toBe("SUCCESS");
+    expect(stepsOf(before.values)).toEqual([]);
+    expect((await threadOf(threadId)).status).toBe("INTERRUPTED");
+    const after = await waitRun({
+      threadId,
+      assistantId: "slow",
+      interruptAfter: ["step"],
+      config: { configurable: { steps: 2, delayMs: 1 } },
+    });
+    expect(stepsOf(after.values)).toEqual([1]);
+    const rest = await waitRun({
+      threadId,
+      assistantId: "slow",
+      config: { configurable: { steps: 2, delayMs: 1 } },
+    });
+    expect(stepsOf(rest.values)).toEqual([1, 2]);
+    expect((await threadOf(threadId)).status).toBe("IDLE");
+  });
+
+  it("edit-then-continue: a state edit at the interrupt is what the resumed run sees", async () => {
+    const threadId = await newThread();
+    await waitRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      interruptBefore: ["step"],
+      config: { configurable: { steps: 3, delayMs: 1 } },
+    });
+    await server.query(UpdateThreadStateDocument, {
+      input: { threadId, values: { steps: [10] } },
+    });
+    const continued = await waitRun({
+      threadId,
+      assistantId: "slow",
+      config: { configurable: { steps: 3, delayMs: 1 } },
+    });
+    expect(stepsOf(continued.values)).toEqual([10, 2, 3]);
+  });
+
+  it("REJECT refuses new input on a thread waiting at an interrupt; other strategies supersede it, saying so", async () => {
+    const threadId = await newThread();
+    const asked = await waitRun({ threadId, input: {}, assistantId: "ask" });
+    const refused = await server.request(CreateRunDocument, {
+      input: {
+        threadId,
+        assistantId: "ask",
+        input: { topics: ["c"] },
+        multitaskStrategy: "REJECT",
+      },
+    });
+    expect(errorOf(refused).extensions.code).toBe("CONFLICT");
+    expect(errorOf(refused).message).toContain("interrupt");
+    const superseding = await waitRun({ threadId, assistantId: "append", input: { items: [] } });
+    expect(
+      (
+        superseding.run.metadata as { superseded_interrupts: Array<{ id: string }> }
+      ).superseded_interrupts
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual(asked.interrupts.map((i) => i.id).sort());
+  });
+});
+
+describe("double texting", () => {
+  const slowConfig = (steps: number, delayMs: number) => ({ configurable: { steps, delayMs } });
+
+  it("REJECT: CONFLICT while a run is in flight, nothing created", async () => {
+    const threadId = await newThread();
+    const running = await createRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: slowConfig(3, 200),
+    });
+    const refused = await server.request(CreateRunDocument, {
+      input: { threadId, assistantId: "append", multitaskStrategy: "REJECT" },
+    });
+    expect(errorOf(refused).extensions.code).toBe("CONFLICT");
+    const { runs } = await server.query(RunsDocument, { threadId });
+    expect(runs.nodes.map((r) => r.id)).toEqual([running.id]);
+    await server.query(CancelRunDocument, { id: running.id, wait: true });
+  });
+
+  it("ENQUEUE: 20 quick runs execute one at a time, in creation order", async () => {
+    const threadId = await newThread();
+    const runs = [];
+    for (let i = 0; i < 20; i++) {
+      runs.push(await createRun({ threadId, assistantId: "append", input: { items: [i] } }));
+    }
+    const last = await result(runs.at(-1)!.id);
+    expect(last.values).toEqual({ items: Array.from({ length: 20 }, (_, i) => i), steps: [] });
+    const { rows } = await sql.query(
+      "SELECT id::text, started_at, ended_at FROM run WHERE thread_id = $1 ORDER BY created_at",
+      [threadId],
+    );
+    expect(rows.map((r) => r.id)).toEqual(runs.map((r) => r.id));
+    for (let i = 1; i < rows.length; i++) {
+      expect(rows[i].started_at.getTime()).toBeGreaterThanOrEqual(rows[i - 1].ended_at.getTime());
+    }
+  });
+
+  it("INTERRUPT: the running run stops keeping its progress; the new run continues from there", async () => {
+    const threadId = await newThread();
+    const first = await createRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: slowConfig(20, 100),
+    });
+    await until(
+      () => checkpointSteps(threadId),
+      (n) => n >= 4,
+      "two steps of the first run",
+    );
+    const second = await createRun({
+      threadId,
+      assistantId: "append",
+      input: { items: ["second"] },
+      multitaskStrategy: "INTERRUPT",
+    });
+    const done = await result(second.id);
+    expect(done.run.status).toBe("SUCCESS");
+    const interrupted = (await server.query(RunDocument, { id: first.id })).run!;
+    expect(interrupted.status).toBe("INTERRUPTED");
+    const steps = stepsOf(done.values);
+    expect(steps.length).toBeGreaterThanOrEqual(2);
+    expect(steps.length).toBeLessThan(20);
+    expect(done.values).toMatchObject({ items: ["second"] });
+    expect((await threadOf(threadId)).status).toBe("IDLE");
+  });
+
+  it("ROLLBACK of a running run: it and everything it wrote are gone; the new run starts from before it", async () => {
+    const threadId = await newThread();
+    await waitRun({ threadId, assistantId: "append", input: { items: ["before"] } });
+    const checkpointsBefore = await checkpointSteps(threadId);
+    const doomed = await createRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: slowConfig(20, 100),
+    });
+    await until(
+      () => checkpointSteps(threadId),
+      (n) => n >= checkpointsBefore + 3,
+      "progress of the doomed run",
+    );
+    const next = await createRun({
+      threadId,
+      assistantId: "append",
+      input: { items: ["after"] },
+      multitaskStrategy: "ROLLBACK",
+    });
+    const done = await result(next.id);
+    expect(done.run.status).toBe("SUCCESS");
+    expect(done.values).toEqual({ items: ["before", "after"], steps: [] });
+    expect((await server.query(RunDocument, { id: doomed.id })).run).toBeNull();
+    const left = await sql.query(
+      "SELECT count(*)::int AS n FROM checkpoint WHERE thread_id = $1 AND metadata ->> 'run_id' = $2",
+      [threadId, doomed.id],
+    );
+    expect(left.rows[0].n).toBe(0);
+    const events = await sql.query("SELECT 1 FROM run_event WHERE run_id = $1", [doomed.id]);
+    expect(events.rowCount).toBe(0);
+  });
+
+  it("ROLLBACK of a pending run deletes it before it starts", async () => {
+    const threadId = await newThread();
+    const running = await createRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: slowConfig(3, 100),
+    });
+    const pending = await createRun({ threadId, assistantId: "append", input: { items: ["p"] } });
+    const replacing = await createRun({
+      threadId,
+      assistantId: "append",
+      input: { items: ["r"] },
+      multitaskStrategy: "ROLLBACK",
+    });
+    const done = await result(replacing.id);
+    expect(done.values).toMatchObject({ items: ["r"] });
+    expect((await server.query(RunDocument, { id: pending.id })).run).toBeNull();
+    expect((await server.query(RunDocument, { id: running.id })).run).toBeNull();
+  });
+});
+
+describe("cancel", () => {
+  it("cancels a pending run (INTERRUPTED) and a running one mid-node, with wait", async () => {
+    const threadId = await newThread();
+    const running = await createRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: { configurable: { steps: 50, delayMs: 100 } },
+    });
+    const pending = await createRun({
+      threadId,
+      assistantId: "append",
+      input: { items: ["never"] },
+    });
+    const cancelledPending = (await server.query(CancelRunDocument, { id: pending.id })).cancelRun;
+    expect(cancelledPending.status).toBe("INTERRUPTED");
+    await until(
+      () => checkpointSteps(threadId),
+      (n) => n >= 2,
+      "the running run to start",
+    );
+    const cancelled = (await server.query(CancelRunDocument, { id: running.id, wait: true }))
+      .cancelRun;
+    expect(cancelled.status).toBe("INTERRUPTED");
+    expect(stepsOf((await threadOf(threadId)).values).length).toBeLessThan(50);
+    expect((await threadOf(threadId)).status).toBe("IDLE");
+  });
+
+  it("cancelRuns by thread with ROLLBACK removes its in-flight runs", async () => {
+    const threadId = await newThread();
+    const a = await createRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: { configurable: { steps: 50, delayMs: 100 } },
+    });
+    const b = await createRun({ threadId, assistantId: "append", input: { items: [1] } });
+    const cancelled = (
+      await server.query(CancelRunsDocument, { input: { threadId, action: "ROLLBACK" } })
+    ).cancelRuns;
+    expect(cancelled.map((r) => r.id).sort()).toEqual([a.id, b.id].sort());
+    await until(
+      async () => (await server.query(RunsDocument, { threadId })).runs.totalCount,
+      (n) => n === 0,
+      "rollback",
+    );
+    expect((await threadOf(threadId)).status).toBe("IDLE");
+  });
+
+  it("refuses to delete a run in flight and to cancel what is not named", async () => {
+    const threadId = await newThread();
+    const run = await createRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: { configurable: { steps: 50, delayMs: 100 } },
+    });
+    expect(errorOf(await server.request(DeleteRunDocument, { id: run.id })).extensions.code).toBe(
+      "CONFLICT",
+    );
+    expect(errorOf(await server.request(CancelRunsDocument, { input: {} })).extensions.code).toBe(
+      "BAD_USER_INPUT",
+    );
+    expect(
+      errorOf(await server.request(CancelRunDocument, { id: randomUUID() })).extensions.code,
+    ).toBe("NOT_FOUND");
+    await server.query(CancelRunDocument, { id: run.id, wait: true });
+  });
+});
+
+describe("time", () => {
+  it("afterSeconds delays the start", async () => {
+    const threadId = await newThread();
+    const run = await createRun({
+      threadId,
+      assistantId: "append",
+      input: { items: [1] },
+      afterSeconds: 1,
+    });
+    const done = await result(run.id);
+    expect(done.run.status).toBe("SUCCESS");
+    const { rows } = await sql.query("SELECT created_at, started_at FROM run WHERE id = $1", [
+      run.id,
+    ]);
+    expect(rows[0].started_at.getTime() - rows[0].created_at.getTime()).toBeGreaterThanOrEqual(
+      1000,
+    );
+  });
+
+  it("forks from a past checkpoint with checkpoint", async () => {
+    const threadId = await newThread();
+    await waitRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: { configurable: { steps: 3, delayMs: 1 } },
+    });
+    const { thread } = await server.query(ThreadHistoryDocument, { id: threadId, first: 20 });
+    const atOne = thread!.history.find((s) => stepsOf(s.values).length === 1)!;
+    const forked = await waitRun({
+      threadId,
+      assistantId: "slow",
+      checkpoint: { checkpointId: atOne.checkpoint.checkpointId },
+      config: { configurable: { steps: 2, delayMs: 1 } },
+    });
+    expect(stepsOf(forked.values)).toEqual([1, 2]);
+    const { thread: state } = await server.query(ThreadStateDocument, { id: threadId });
+    expect(stepsOf(state!.state.values)).toEqual([1, 2]);
+  });
+});
