@@ -1,11 +1,283 @@
+import { randomUUID } from "node:crypto";
+import type { Caller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
+import { assistantVersionsPage, type Direction, searchPage, Where } from "../db/sql/search.ts";
+import { ConflictError, InvalidInputError, NotFoundError } from "../errors.ts";
+import type { Assistant, AssistantVersion } from "../generated/prisma/client.ts";
 import { defaultAssistantId } from "../graphs/load.ts";
+import type { GraphRegistry } from "../graphs/registry.ts";
+import { isUuid, type JsonObject, jsonObject, pageArgs } from "../validation.ts";
 
 export const SYSTEM_METADATA = { created_by: "system" } as const;
 
-export function createAssistantService(deps: { db: Database }) {
-  const { prisma } = deps.db;
+export interface AssistantFilter {
+  graphId?: string | null;
+  name?: string | null;
+  metadata?: unknown;
+}
+
+export type AssistantOrderField = "CREATED_AT" | "UPDATED_AT" | "NAME" | "GRAPH_ID";
+
+const orderColumns: Record<AssistantOrderField, string> = {
+  CREATED_AT: "created_at",
+  UPDATED_AT: "updated_at",
+  NAME: "name",
+  GRAPH_ID: "graph_id",
+};
+
+export interface CreateAssistantInput {
+  assistantId?: string | null;
+  graphId: string;
+  name?: string | null;
+  description?: string | null;
+  config?: unknown;
+  context?: unknown;
+  metadata?: unknown;
+  ifExists?: "RAISE" | "DO_NOTHING" | null;
+}
+
+export interface UpdateAssistantInput {
+  graphId?: string | null;
+  name?: string | null;
+  description?: string | null;
+  config?: unknown;
+  context?: unknown;
+  metadata?: unknown;
+}
+
+export function createAssistantService(deps: {
+  db: Database;
+  graphs: GraphRegistry;
+  /** Removes a thread's checkpoints, which live outside the thread row's cascade. */
+  deleteCheckpoints: (threadId: string) => Promise<void>;
+}) {
+  const { prisma, pool } = deps.db;
+  const { graphs } = deps;
+
+  function checkGraph(graphId: string, field = "graphId") {
+    if (!graphs.has(graphId)) {
+      throw new NotFoundError(
+        `graph "${graphId}" is not in langgraph.json (known: ${graphs.ids().join(", ")})`,
+        { field },
+      );
+    }
+  }
+
+  /** An assistant id, or a graph id standing for its default assistant; null if neither. */
+  function resolveId(idOrGraphId: string): string | null {
+    if (graphs.has(idOrGraphId)) return defaultAssistantId(idOrGraphId);
+    return isUuid(idOrGraphId) ? idOrGraphId.toLowerCase() : null;
+  }
+
+  function isDefault(assistant: Pick<Assistant, "id" | "graphId">) {
+    return assistant.id === defaultAssistantId(assistant.graphId);
+  }
+
+  async function get(_caller: Caller, idOrGraphId: string): Promise<Assistant | null> {
+    const id = resolveId(idOrGraphId);
+    return id ? prisma.assistant.findUnique({ where: { id } }) : null;
+  }
+
+  async function require(caller: Caller, idOrGraphId: string, field = "id"): Promise<Assistant> {
+    const assistant = await get(caller, idOrGraphId);
+    if (!assistant) throw new NotFoundError(`assistant "${idOrGraphId}" not found`, { field });
+    return assistant;
+  }
+
   return {
+    resolveId,
+    get,
+    require,
+
+    async search(
+      _caller: Caller,
+      filter: AssistantFilter | null | undefined,
+      order: { field: AssistantOrderField; direction: Direction } | null | undefined,
+      page: { first?: number | null; offset: number },
+    ) {
+      const where = new Where();
+      if (filter?.graphId != null) where.equals("graph_id", filter.graphId);
+      if (filter?.name != null) where.ilike("name", filter.name);
+      if (filter?.metadata != null) {
+        where.contains("metadata", jsonObject(filter.metadata, "filter.metadata"));
+      }
+      const { limit } = pageArgs(page.first);
+      return searchPage(
+        pool,
+        "assistant",
+        where,
+        {
+          column: orderColumns[order?.field ?? "CREATED_AT"],
+          direction: order?.direction ?? "DESC",
+        },
+        limit,
+        page.offset,
+      );
+    },
+
+    async create(caller: Caller, input: CreateAssistantInput): Promise<Assistant> {
+      checkGraph(input.graphId);
+      const id = input.assistantId ?? randomUUID();
+      if (!isUuid(id)) {
+        throw new InvalidInputError(`assistantId must be a UUID, got "${id}"`, {
+          field: "assistantId",
+        });
+      }
+      const fields = {
+        graphId: input.graphId,
+        name: input.name ?? "Untitled",
+        description: input.description ?? null,
+        config: jsonObject(input.config ?? {}, "config"),
+        context: jsonObject(input.context ?? {}, "context"),
+        metadata: jsonObject(input.metadata ?? {}, "metadata"),
+      };
+      const existing = await prisma.assistant.findUnique({ where: { id } });
+      if (existing) {
+        if (input.ifExists === "DO_NOTHING") return existing;
+        throw new ConflictError(`assistant "${id}" already exists`, { field: "assistantId" });
+      }
+      try {
+        const [assistant] = await prisma.$transaction([
+          prisma.assistant.create({ data: { id, version: 1, ...fields } }),
+          prisma.assistantVersion.create({ data: { assistantId: id, version: 1, ...fields } }),
+        ]);
+        return assistant;
+      } catch (error) {
+        // Lost a race with a concurrent create of the same id.
+        if ((error as { code?: string }).code === "P2002") {
+          if (input.ifExists === "DO_NOTHING") return require(caller, id);
+          throw new ConflictError(`assistant "${id}" already exists`, { field: "assistantId" });
+        }
+        throw error;
+      }
+    },
+
+    /**
+     * Every update, even an empty one, is a new version that becomes the active one (as on
+     * LangGraph Platform). config and context replace; metadata merges.
+     */
+    async update(caller: Caller, idOrGraphId: string, input: UpdateAssistantInput) {
+      const current = await require(caller, idOrGraphId);
+      if (input.graphId != null) checkGraph(input.graphId, "input.graphId");
+      const config = input.config != null ? jsonObject(input.config, "input.config") : undefined;
+      const context =
+        input.context != null ? jsonObject(input.context, "input.context") : undefined;
+      const metadata =
+        input.metadata != null ? jsonObject(input.metadata, "input.metadata") : undefined;
+      return prisma.$transaction(async (tx) => {
+        // Touching the row first takes its lock, so concurrent updates number their versions
+        // one after the other instead of colliding.
+        const fresh = await tx.assistant.update({
+          where: { id: current.id },
+          data: { updatedAt: new Date() },
+        });
+        const last = await tx.assistantVersion.aggregate({
+          where: { assistantId: current.id },
+          _max: { version: true },
+        });
+        const version = (last._max.version ?? 0) + 1;
+        const fields = {
+          graphId: input.graphId ?? fresh.graphId,
+          name: input.name ?? fresh.name,
+          description: input.description !== undefined ? input.description : fresh.description,
+          config: (config ?? fresh.config) as JsonObject,
+          context: (context ?? fresh.context) as JsonObject,
+          metadata: { ...(fresh.metadata as JsonObject), ...(metadata ?? {}) },
+        };
+        await tx.assistantVersion.create({
+          data: { assistantId: current.id, version, ...fields },
+        });
+        return tx.assistant.update({
+          where: { id: current.id },
+          data: { ...fields, version },
+        });
+      });
+    },
+
+    /** Makes an earlier version the active one, restoring everything it recorded. */
+    async setVersion(caller: Caller, idOrGraphId: string, version: number) {
+      const current = await require(caller, idOrGraphId);
+      const chosen = await prisma.assistantVersion.findUnique({
+        where: { assistantId_version: { assistantId: current.id, version } },
+      });
+      if (!chosen) {
+        throw new NotFoundError(`assistant "${current.id}" has no version ${version}`, {
+          field: "version",
+        });
+      }
+      return prisma.assistant.update({
+        where: { id: current.id },
+        data: {
+          version,
+          graphId: chosen.graphId,
+          name: chosen.name,
+          description: chosen.description,
+          config: chosen.config as object,
+          context: chosen.context as object,
+          metadata: chosen.metadata as object,
+        },
+      });
+    },
+
+    async versions(
+      caller: Caller,
+      assistantId: string,
+      metadata: unknown,
+      page: { first?: number | null; offset: number },
+    ): Promise<{ rows: AssistantVersion[]; total: number }> {
+      const { limit } = pageArgs(page.first);
+      const filter = metadata != null ? jsonObject(metadata, "metadata") : null;
+      const result = await assistantVersionsPage(pool, assistantId, filter, limit, page.offset);
+      void caller;
+      return {
+        total: result.total,
+        rows: result.rows.map((row) => ({
+          assistantId: row.assistant_id,
+          version: row.version,
+          graphId: row.graph_id,
+          name: row.name,
+          description: row.description,
+          config: row.config as AssistantVersion["config"],
+          context: row.context as AssistantVersion["context"],
+          metadata: row.metadata as AssistantVersion["metadata"],
+          createdAt: row.created_at,
+        })),
+      };
+    },
+
+    /**
+     * A graph's default assistant is refused: it stands for the graph id everywhere, and
+     * LangGraph would only recreate it on the next start.
+     */
+    async delete(
+      caller: Caller,
+      idOrGraphId: string,
+      options: { deleteThreads: boolean },
+    ): Promise<string> {
+      const assistant = await require(caller, idOrGraphId);
+      if (isDefault(assistant)) {
+        throw new ConflictError(
+          `assistant "${assistant.id}" is the default assistant of graph "${assistant.graphId}" and cannot be deleted`,
+          { field: "id" },
+        );
+      }
+      if (options.deleteThreads) {
+        const threads = await prisma.thread.findMany({
+          where: {
+            OR: [
+              { metadata: { path: ["assistant_id"], equals: assistant.id } },
+              { runs: { some: { assistantId: assistant.id } } },
+            ],
+          },
+          select: { id: true },
+        });
+        await prisma.thread.deleteMany({ where: { id: { in: threads.map((t) => t.id) } } });
+        for (const thread of threads) await deps.deleteCheckpoints(thread.id);
+      }
+      await prisma.assistant.delete({ where: { id: assistant.id } });
+      return assistant.id;
+    },
+
     /**
      * Each graph's default assistant, with the id LangGraph derives from the graph id. Inserts
      * that lose a race with another process starting at the same time are skipped, so two

@@ -1,0 +1,111 @@
+import type pg from "pg";
+
+/**
+ * Search queries Prisma cannot express: JSONB containment (`@>`, served by the GIN
+ * jsonb_path_ops indexes) together with ordering and offset paging. They return the page's ids
+ * and the total in one round trip; the GraphQL layer then loads exactly the selected fields of
+ * those rows through Prisma, so nested selections stay batched.
+ */
+
+export interface Page {
+  ids: string[];
+  total: number;
+}
+
+/** Builds a WHERE clause from parts, numbering parameters as it goes. */
+export class Where {
+  readonly params: unknown[] = [];
+  readonly #parts: string[] = [];
+
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  add(sql: string): this {
+    this.#parts.push(sql);
+    return this;
+  }
+
+  /** `column @> value::jsonb`. */
+  contains(column: string, value: unknown): this {
+    return this.add(`${column} @> ${this.param(JSON.stringify(value))}::jsonb`);
+  }
+
+  /** Case-insensitive substring match; LIKE wildcards in `text` match themselves. */
+  ilike(column: string, text: string): this {
+    const escaped = text.replace(/[\\%_]/g, (c) => `\\${c}`);
+    return this.add(`${column} ILIKE ${this.param(`%${escaped}%`)}`);
+  }
+
+  equals(column: string, value: unknown, cast = ""): this {
+    return this.add(`${column} = ${this.param(value)}${cast}`);
+  }
+
+  anyOf(column: string, values: unknown[], cast: string): this {
+    return this.add(`${column} = ANY(${this.param(values)}${cast})`);
+  }
+
+  toString(): string {
+    return this.#parts.length ? `WHERE ${this.#parts.join(" AND ")}` : "";
+  }
+}
+
+export type Direction = "ASC" | "DESC";
+
+/**
+ * A page of ids from `table`. `orderBy` must be a trusted column name (callers map enum values
+ * to columns); `id` breaks ties so pages never overlap.
+ */
+export async function searchPage(
+  pool: pg.Pool,
+  table: "assistant" | "thread" | "run" | "cron",
+  where: Where,
+  order: { column: string; direction: Direction },
+  limit: number,
+  offset: number,
+): Promise<Page> {
+  const sql = `SELECT id::text AS id, count(*) OVER () AS total FROM ${table} ${where}
+    ORDER BY ${order.column} ${order.direction}, id ${order.direction}
+    LIMIT ${where.param(limit)} OFFSET ${where.param(offset)}`;
+  const { rows } = await pool.query<{ id: string; total: string }>(sql, where.params);
+  if (rows.length === 0 && offset > 0) {
+    // Past the end: the window count is not available, so count separately.
+    const count = await pool.query<{ total: string }>(
+      `SELECT count(*) AS total FROM ${table} ${where}`,
+      where.params.slice(0, -2),
+    );
+    return { ids: [], total: Number(count.rows[0]?.total ?? 0) };
+  }
+  return { ids: rows.map((r) => r.id), total: Number(rows[0]?.total ?? 0) };
+}
+
+export interface VersionRow {
+  assistant_id: string;
+  version: number;
+  graph_id: string;
+  name: string;
+  description: string | null;
+  config: unknown;
+  context: unknown;
+  metadata: unknown;
+  created_at: Date;
+}
+
+/** An assistant's versions, newest first, optionally those whose metadata contains `metadata`. */
+export async function assistantVersionsPage(
+  pool: pg.Pool,
+  assistantId: string,
+  metadata: unknown,
+  limit: number,
+  offset: number,
+): Promise<{ rows: VersionRow[]; total: number }> {
+  const where = new Where().equals("assistant_id", assistantId, "::uuid");
+  if (metadata != null) where.contains("metadata", metadata);
+  const { rows } = await pool.query<VersionRow & { total: string }>(
+    `SELECT *, count(*) OVER () AS total FROM assistant_version ${where}
+     ORDER BY version DESC LIMIT ${where.param(limit)} OFFSET ${where.param(offset)}`,
+    where.params,
+  );
+  return { rows, total: Number(rows[0]?.total ?? 0) };
+}
