@@ -8,6 +8,7 @@ import {
   ThreadDocument,
 } from "./gql/graphql.ts";
 import { type Cli, startWorker } from "./helpers/cli.ts";
+import { stepsOf, until } from "./helpers/poll.ts";
 import { fixturesConfig, startTestServer, type TestServer } from "./helpers/server.ts";
 
 /**
@@ -44,18 +45,9 @@ async function worker(env: Record<string, string> = {}) {
 }
 
 const newThread = async () => (await api.query(CreateThreadDocument, {})).createThread.id;
-const createRun = async (input: RunInput) => (await api.query(CreateRunDocument, { input })).createRun;
+const createRun = async (input: RunInput) =>
+  (await api.query(CreateRunDocument, { input })).createRun;
 const result = async (id: string) => (await api.query(RunResultDocument, { id })).runResult;
-const stepsOf = (values: unknown) => (values as { steps: number[] } | null)?.steps ?? [];
-
-async function until<T>(read: () => Promise<T>, check: (value: T) => boolean, what: string) {
-  for (let i = 0; i < 600; i++) {
-    const value = await read();
-    if (check(value)) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function recordedSteps(threadId: string): Promise<number> {
   const { rows } = await sql.query(
@@ -83,7 +75,11 @@ it("cancels a run executing in another process, mid-node", async () => {
     input: {},
     config: { configurable: { steps: 100, delayMs: 200 } },
   });
-  await until(() => recordedSteps(threadId), (n) => n >= 3, "the run to make progress");
+  await until(
+    () => recordedSteps(threadId),
+    (n) => n >= 3,
+    "the run to make progress",
+  );
   const cancelled = (await api.query(CancelRunDocument, { id: run.id, wait: true })).cancelRun;
   expect(cancelled.status).toBe("INTERRUPTED");
   const thread = (await api.query(ThreadDocument, { id: threadId })).thread!;
@@ -115,7 +111,11 @@ it("resumes a run whose worker was killed from its last checkpoint, completing i
     input: {},
     config: { configurable: { steps: 8, delayMs: 150 } },
   });
-  await until(() => recordedSteps(threadId), (n) => n >= 4, "a few steps on the first worker");
+  await until(
+    () => recordedSteps(threadId),
+    (n) => n >= 4,
+    "a few steps on the first worker",
+  );
   first.child.kill("SIGKILL");
   await first.exited;
   await worker({ RUN_LEASE_SECONDS: "1" });
@@ -124,7 +124,9 @@ it("resumes a run whose worker was killed from its last checkpoint, completing i
   expect(done.run.attempt).toBe(2);
   // Every step once: finished steps were not run again, the interrupted one was redone.
   expect(stepsOf(done.values)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-  const { rows } = await sql.query("SELECT count(*)::int AS n FROM run WHERE thread_id = $1", [threadId]);
+  const { rows } = await sql.query("SELECT count(*)::int AS n FROM run WHERE thread_id = $1", [
+    threadId,
+  ]);
   expect(rows[0].n).toBe(1);
 });
 
@@ -143,7 +145,9 @@ it("two worker processes never run two runs of one thread at once (50 runs on 10
     ),
   );
   const outcomes = await Promise.all(runs.map((run) => result(run.id)));
-  const failures = outcomes.filter((o) => o.run.status !== "SUCCESS").map((o) => [o.run.status, o.error]);
+  const failures = outcomes
+    .filter((o) => o.run.status !== "SUCCESS")
+    .map((o) => [o.run.status, o.error]);
   expect(failures).toEqual([]);
   // And by the clock of the database: per thread, each run starts after the previous ended.
   const { rows } = await sql.query(

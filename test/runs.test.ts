@@ -16,6 +16,8 @@ import {
   UpdateThreadStateDocument,
   WaitRunDocument,
 } from "./gql/graphql.ts";
+import { errorOf } from "./helpers/graphql.ts";
+import { stepsOf, until } from "./helpers/poll.ts";
 import { fixturesConfig, startTestServer, type TestServer } from "./helpers/server.ts";
 
 let server: TestServer;
@@ -32,11 +34,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function errorOf(result: { errors?: ReadonlyArray<{ message: string; extensions?: unknown }> }) {
-  expect(result.errors).toHaveLength(1);
-  return result.errors![0]! as { message: string; extensions: { code: string; field?: string } };
-}
-
 async function newThread() {
   return (await server.query(CreateThreadDocument, {})).createThread.id;
 }
@@ -46,22 +43,6 @@ const createRun = async (input: RunInput) =>
 const waitRun = async (input: RunInput) => (await server.query(WaitRunDocument, { input })).waitRun;
 const result = async (id: string) => (await server.query(RunResultDocument, { id })).runResult;
 const threadOf = async (id: string) => (await server.query(ThreadDocument, { id })).thread!;
-
-/** Polls the database until `check` holds (the engine's progress is observed, not timed). */
-async function until<T>(
-  read: () => Promise<T>,
-  check: (value: T) => boolean,
-  what: string,
-): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const value = await read();
-    if (check(value)) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const stepsOf = (values: unknown) => (values as { steps: number[] } | null)?.steps ?? [];
 
 async function checkpointSteps(threadId: string): Promise<number> {
   const { rows } = await sql.query(
@@ -462,8 +443,12 @@ describe("double texting", () => {
       [threadId, doomed.id],
     );
     expect(left.rows[0].n).toBe(0);
-    const events = await sql.query("SELECT 1 FROM run_event WHERE run_id = $1", [doomed.id]);
-    expect(events.rowCount).toBe(0);
+    const { thread: history } = await server.query(ThreadHistoryDocument, {
+      id: threadId,
+      first: 100,
+      metadata: { run_id: doomed.id },
+    });
+    expect(history!.history).toEqual([]);
   });
 
   it("ROLLBACK of a pending run deletes it before it starts", async () => {

@@ -8,6 +8,13 @@ export interface RunJob {
   runId: string;
 }
 
+/** One webhook delivery attempt is one job; a retry is a new job due at its backoff. */
+export const WEBHOOK_QUEUE = "webhooks";
+
+export interface WebhookJob {
+  deliveryId: string;
+}
+
 /** A pg-boss over our database, in its own schema. */
 export function createBoss(options: { url: string; log: Logger }) {
   const boss = new PgBoss({
@@ -51,6 +58,9 @@ async function setUp(boss: PgBoss): Promise<void> {
     retryLimit: 0,
     expireInSeconds: 60 * 60 * 23,
   });
+  // Retries and their backoff are the webhook deliverer's (see src/webhooks/deliverer.ts); the
+  // per-job retryLimit set at send only brings back a job whose process died mid-attempt.
+  await boss.createQueue(WEBHOOK_QUEUE, { name: WEBHOOK_QUEUE, policy: "standard" });
 }
 
 /** A pg-boss connection that runs its statements inside our transaction. */

@@ -18,21 +18,32 @@ export type StopReason =
   /** The worker is shutting down: the run goes back to the queue and resumes elsewhere. */
   | { kind: "shutdown" };
 
+/** How a run ended, as its stream reports it. */
+export interface RunEndOutcome {
+  status: Run["status"];
+  error: RunResult["error"];
+  interrupts: InterruptJson[] | null;
+  /** It stopped to wait for input: an interrupt(), or interruptBefore/After (no interrupts then). */
+  waiting: boolean;
+}
+
 /**
  * Receives what a run streams, in execution order. The run engine calls it; the streaming layer
  * turns it into the durable event log.
  */
 export interface RunEventSink {
   started(run: Run): Promise<void> | void;
+  /** A LangGraph chunk (`mode` "events": a streamEvents v2 event). */
   chunk(namespace: string[], mode: string, payload: unknown): void;
-  ended(
-    run: Run,
-    outcome: {
-      status: Run["status"];
-      error: RunResult["error"];
-      interrupts: InterruptJson[] | null;
-    },
-  ): Promise<void>;
+  /** Writes what is buffered (before the run goes back to the queue). */
+  flush(): Promise<void>;
+  /**
+   * Inside the transaction that records the end (`run` null when the run row is gone, rolled
+   * back): the stream's last events commit with it, before the thread's next run can start.
+   */
+  finish(client: pg.PoolClient, run: Run | null, outcome: RunEndOutcome): Promise<void>;
+  /** After that transaction: `committed` false when it recorded nothing (or failed). */
+  ended(committed: boolean): void;
 }
 
 export interface ExecutorDeps {
@@ -165,32 +176,54 @@ export function createExecutor(deps: ExecutorDeps) {
         : run.command
           ? new Command(run.command as ConstructorParameters<typeof Command>[0])
           : run.input;
+      // Only what the run records: every extra mode costs LangGraph work per step or token.
       const modes = [
-        ...new Set(["values", ...run.streamModes.map((m) => LANGGRAPH_MODES[m]).filter(Boolean)]),
+        ...new Set(run.streamModes.map((m) => LANGGRAPH_MODES[m]).filter(Boolean)),
       ] as StreamMode[];
-      const stream = await graph.stream(input, {
+      // Without streamSubgraphs LangGraph streams the root graph's events (plus messages and
+      // custom events from anywhere, namespace dropped), exactly as the platform does.
+      const subgraphs = run.streamSubgraphs;
+      const options = {
         ...config,
         ...(context !== undefined ? { context } : {}),
         signal,
-        streamMode: modes,
-        subgraphs: true,
+        // LangGraph needs some mode to stream; the sink records only what the run asked for.
+        streamMode: modes.length ? modes : (["values"] as StreamMode[]),
+        subgraphs,
         interruptBefore: run.interruptBefore.length ? (run.interruptBefore as never) : undefined,
         interruptAfter: run.interruptAfter.length ? (run.interruptAfter as never) : undefined,
         durability: run.durability.toLowerCase() as "sync" | "async" | "exit",
-      });
-      for await (const chunk of stream as AsyncIterable<[string[], string, unknown]>) {
-        const [namespace, mode, payload] = chunk;
-        sink?.chunk(namespace, mode, payload);
+      };
+      const split = (chunk: unknown[]) =>
+        (subgraphs ? chunk : [[], ...chunk]) as [string[], string, unknown];
+      if (run.streamModes.includes("EVENTS")) {
+        // streamEvents v2 interleaves LangChain's events with the stream-mode chunks, which
+        // arrive as the root run's on_chain_stream events (as LangGraph Platform reads them).
+        const events = graph.streamEvents(input, { ...options, version: "v2", runId: run.id });
+        for await (const event of events) {
+          if (event.event === "on_chain_stream" && event.run_id === run.id) {
+            const [namespace, mode, payload] = split(event.data.chunk as unknown[]);
+            sink?.chunk(namespace, mode, payload);
+          } else if (!event.tags?.includes("langsmith:hidden")) {
+            sink?.chunk([], "events", event);
+          }
+        }
+      } else {
+        const stream = await graph.stream(input, options);
+        for await (const chunk of stream as AsyncIterable<unknown[]>) {
+          const [namespace, mode, payload] = split(chunk);
+          sink?.chunk(namespace, mode, payload);
+        }
       }
     } catch (caught) {
       const reason = signal.aborted ? (signal.reason as StopReason | undefined) : undefined;
       if (reason?.kind === "shutdown") {
-        await release(run, owner);
+        await release(run, owner, sink);
         return;
       }
       if (reason?.kind === "cancel" && reason.action === "ROLLBACK") {
         try {
-          await rollback(run, owner);
+          await rollback(run, sink);
           return;
         } catch (rollbackError) {
           // Never leave a run RUNNING: if undoing it failed, it ends as an error that says so.
@@ -224,39 +257,57 @@ export function createExecutor(deps: ExecutorDeps) {
       }
     }
     const deleteThread = run.onCompletion === "DELETE";
-    const ended = await deps.runs.transaction(async (client) => {
-      await sql.lockThread(client, run.threadId);
-      if (!(await sql.finishRun(client, run.id, owner, end))) return null;
-      await sql.setThreadState(client, run.threadId, state);
-      await sql.settleThreadStatus(client, run.threadId, settledStatus(end.status, state));
-      const row = (await prisma.run.findUnique({ where: { id: run.id } }))!;
-      const finished: Run = { ...row, status: end.status, error: end.error, endedAt: new Date() };
-      for (const hook of deps.onFinish ?? []) await hook(client, finished);
-      if (deleteThread) {
-        await deps.runs.saveOutcome(client, {
-          run: finished,
-          values: state?.values ?? null,
-          interrupts: state?.interrupts ?? [],
-          error: end.error,
-        });
-        await sql.deleteThreadRow(client, run.threadId);
-      } else {
-        await deps.runs.dispatchNext(client, run.threadId);
-      }
-      return finished;
-    });
-    if (!ended) return; // Another worker took the run over (our lease had lapsed).
-    if (deleteThread) await deps.checkpointer.deleteThread(run.threadId);
-    await sink?.ended(ended, {
+    const outcome: RunEndOutcome = {
       status: end.status,
       error: end.error,
       interrupts: state?.interrupts ?? null,
-    });
-    await deps.runs.control({ runId: run.id, kind: "ended" });
+      waiting: settledStatus(end.status, state) === "INTERRUPTED",
+    };
+    // Whatever is still buffered goes out before the end's transaction, keeping it short.
+    await sink?.flush();
+    let ended: Run | null = null;
+    try {
+      ended = await deps.runs.transaction(async (client) => {
+        await sql.lockThread(client, run.threadId);
+        if (!(await sql.finishRun(client, run.id, owner, end))) return null;
+        await sql.setThreadState(client, run.threadId, state);
+        await sql.settleThreadStatus(client, run.threadId, settledStatus(end.status, state));
+        const row = (await prisma.run.findUnique({ where: { id: run.id } }))!;
+        const finished: Run = { ...row, status: end.status, error: end.error, endedAt: new Date() };
+        for (const hook of deps.onFinish ?? []) await hook(client, finished);
+        // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
+        await sink?.finish(client, finished, outcome);
+        if (deleteThread) {
+          await deps.runs.saveOutcome(client, {
+            run: finished,
+            values: state?.values ?? null,
+            interrupts: state?.interrupts ?? [],
+            error: end.error,
+          });
+          await sql.deleteThreadRow(client, run.threadId);
+        } else {
+          await deps.runs.dispatchNext(client, run.threadId);
+        }
+        return finished;
+      });
+    } finally {
+      sink?.ended(ended !== null);
+    }
+    if (!ended) return; // Another worker took the run over (our lease had lapsed).
+    if (deleteThread) await deps.checkpointer.deleteThread(run.threadId);
+    await deps.runs.control(
+      { runId: run.id, kind: "ended" },
+      {
+        run: ended,
+        values: state?.values ?? null,
+        interrupts: state?.interrupts ?? [],
+        error: end.error,
+      },
+    );
   }
 
   /** ROLLBACK: the run and everything it wrote go; the thread is as it was before it. */
-  async function rollback(run: Run, owner: string) {
+  async function rollback(run: Run, sink: RunEventSink | null) {
     // started_at is the first claim's time: it covers what every attempt of the run wrote.
     const startedAt = (await prisma.run.findUnique({ where: { id: run.id } }))?.startedAt;
     if (startedAt) await deps.checkpointer.deleteWritesSince(run.threadId, startedAt);
@@ -268,20 +319,34 @@ export function createExecutor(deps: ExecutorDeps) {
     const state = graph
       ? stateOutcome(await graph.getState({ configurable: { thread_id: run.threadId } }))
       : null;
+    await sink?.flush();
+    let committed = false;
     await deps.runs.transaction(async (client) => {
       await sql.lockThread(client, run.threadId);
       const row = await sql.lockRun(client, run.id);
-      if (!row || row.status !== "RUNNING") return;
+      if (row?.status !== "RUNNING") return;
       await sql.deleteRunRow(client, run.id);
       await sql.setThreadState(client, run.threadId, state);
       await sql.settleThreadStatus(client, run.threadId);
+      // The log outlives the run: its subscribers still learn that it ended.
+      await sink?.finish(client, null, {
+        status: "INTERRUPTED",
+        error: null,
+        interrupts: null,
+        waiting: false,
+      });
       await deps.runs.dispatchNext(client, run.threadId);
+      committed = true;
     });
-    void owner;
+    // (If the transaction failed, the run ends as an error through finish(), sink and all.)
+    sink?.ended(committed);
     await deps.runs.control({ runId: run.id, kind: "ended" });
   }
 
-  async function release(run: Run, owner: string) {
+  async function release(run: Run, owner: string, sink: RunEventSink | null) {
+    // What this attempt streamed stays in the log; the next attempt continues after it.
+    await sink?.flush();
+    sink?.ended(false);
     await deps.runs.transaction(async (client) => {
       await sql.lockThread(client, run.threadId);
       if (await sql.releaseRun(client, run.id, owner))

@@ -12,6 +12,7 @@ import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.
 import type { Notifier } from "../queue/notifier.ts";
 import type { CheckpointArg } from "../threads/service.ts";
 import { isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
+import { webhookUrl } from "../webhooks/url.ts";
 
 export type MultitaskStrategy = "REJECT" | "INTERRUPT" | "ROLLBACK" | "ENQUEUE";
 export type CancelAction = "INTERRUPT" | "ROLLBACK";
@@ -80,6 +81,8 @@ export function createRunService(deps: {
   notifier: Notifier;
   /** Reads a finished run's values and interrupts (at its last checkpoint). */
   readOutcome: (run: Run) => Promise<{ values: unknown; interrupts: InterruptJson[] }>;
+  /** Called in the transaction that ends a pending run without executing it (INTERRUPT). */
+  onFinish?: ReadonlyArray<(client: pg.PoolClient, run: { id: string }) => Promise<void>>;
 }) {
   const { prisma, pool } = deps.db;
   const { boss, notifier } = deps;
@@ -114,7 +117,17 @@ export function createRunService(deps: {
     return next.id;
   }
 
-  function control(message: RunControl) {
+  /**
+   * Outcomes of runs this process just finished, handed to waiters here without reading them
+   * back (the database stays the source for every other process). Kept briefly.
+   */
+  const recentOutcomes = new Map<string, RunResult>();
+
+  function control(message: RunControl, outcome?: RunResult) {
+    if (outcome) {
+      recentOutcomes.set(message.runId, outcome);
+      setTimeout(() => recentOutcomes.delete(message.runId), 30_000).unref();
+    }
     const payload = JSON.stringify(message);
     // Local listeners hear it now; other processes through NOTIFY.
     notifier.emitLocal(sql.RUN_CONTROL_CHANNEL, payload);
@@ -185,21 +198,7 @@ export function createRunService(deps: {
         field: "input.checkpoint",
       });
     }
-    if (input.webhook != null) {
-      let url: URL;
-      try {
-        url = new URL(input.webhook);
-      } catch {
-        throw new InvalidInputError(`webhook must be an http(s) URL, got "${input.webhook}"`, {
-          field: "input.webhook",
-        });
-      }
-      if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new InvalidInputError(`webhook must be an http(s) URL, got "${input.webhook}"`, {
-          field: "input.webhook",
-        });
-      }
-    }
+    if (input.webhook != null) webhookUrl(input.webhook, "input.webhook");
     return {
       config: jsonObject(input.config ?? {}, "input.config"),
       context: input.context == null ? null : jsonObject(input.context, "input.context"),
@@ -225,7 +224,11 @@ export function createRunService(deps: {
     }
   }
 
-  async function create(caller: Caller, input: RunInput): Promise<Run> {
+  /**
+   * Validates a run (reading outside any transaction) and returns how to insert it into a
+   * transaction, and what to announce once that transaction has committed.
+   */
+  async function prepare(caller: Caller, input: RunInput) {
     const assistant = await deps.assistants.require(caller, input.assistantId, "input.assistantId");
     const { config, context, metadata } = validate(input);
     await checkNodes(assistant.graphId, "input.interruptBefore", input.interruptBefore);
@@ -236,7 +239,7 @@ export function createRunService(deps: {
     const runId = randomUUID();
     const cancels: RunControl[] = [];
 
-    await transaction(async (client) => {
+    const insert = async (client: pg.PoolClient) => {
       if (stateless) {
         await sql.createThreadRow(client, {
           id: threadId,
@@ -273,8 +276,10 @@ export function createRunService(deps: {
         for (const other of inFlight) {
           if (strategy === "INTERRUPT" || strategy === "ROLLBACK") {
             if (other.status === "PENDING") {
-              if (strategy === "INTERRUPT") await sql.interruptPendingRun(client, other.id);
-              else await sql.deleteRunRow(client, other.id);
+              if (strategy === "INTERRUPT") {
+                await sql.interruptPendingRun(client, other.id);
+                for (const hook of deps.onFinish ?? []) await hook(client, { id: other.id });
+              } else await sql.deleteRunRow(client, other.id);
               cancels.push({ runId: other.id, kind: "ended" });
             } else {
               await sql.requestCancel(client, other.id, strategy);
@@ -319,12 +324,38 @@ export function createRunService(deps: {
       });
       await sql.markThreadBusy(client, threadId, assistant.graphId, assistant.id);
       await dispatchNext(client, threadId);
-    });
-    for (const message of cancels) await control(message);
-    return (await get(caller, runId))!;
+    };
+    const afterCommit = async () => {
+      for (const message of cancels) await control(message);
+    };
+    return { runId, insert, afterCommit };
+  }
+
+  async function create(caller: Caller, input: RunInput): Promise<Run> {
+    const prepared = await prepare(caller, input);
+    await transaction(prepared.insert);
+    await prepared.afterCommit();
+    return (await get(caller, prepared.runId))!;
+  }
+
+  /**
+   * Creates a run inside the caller's transaction, so that what is owed with it (a cron moving
+   * to its next slot) commits or rolls back with it. Call `afterCommit` once committed: it
+   * announces the cancels of runs the new one supersedes (INTERRUPT / ROLLBACK).
+   */
+  async function createInTransaction(
+    client: pg.PoolClient,
+    caller: Caller,
+    input: RunInput,
+  ): Promise<{ runId: string; afterCommit: () => Promise<void> }> {
+    const prepared = await prepare(caller, input);
+    await prepared.insert(client);
+    return { runId: prepared.runId, afterCommit: prepared.afterCommit };
   }
 
   async function result(caller: Caller, runId: string): Promise<RunResult> {
+    const recent = recentOutcomes.get(runId);
+    if (recent) return recent;
     const run = await get(caller, runId);
     if (!run) {
       const kept = (await sql.loadOutcome(pool, runId)) as RunResult | null;
@@ -347,8 +378,10 @@ export function createRunService(deps: {
         const row = await sql.lockRun(client, id);
         if (!row) return;
         if (row.status === "PENDING") {
-          if (action === "INTERRUPT") await sql.interruptPendingRun(client, id);
-          else await sql.deleteRunRow(client, id);
+          if (action === "INTERRUPT") {
+            await sql.interruptPendingRun(client, id);
+            for (const hook of deps.onFinish ?? []) await hook(client, { id });
+          } else await sql.deleteRunRow(client, id);
           await sql.settleThreadStatus(client, threadId);
           await dispatchNext(client, threadId);
           messages.push({ runId: id, kind: "ended" });
@@ -365,6 +398,7 @@ export function createRunService(deps: {
     get,
     require,
     create,
+    createInTransaction,
     result,
     waitForEnd,
     dispatchNext,
@@ -479,6 +513,7 @@ export function createRunService(deps: {
         });
       }
       await prisma.run.delete({ where: { id: run.id } });
+      recentOutcomes.delete(run.id);
       return run.id;
     },
 

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
+import type pg from "pg";
 import type { Database } from "../db/database.ts";
 import * as sql from "../db/sql/runs.ts";
 import type { Logger } from "../log.ts";
@@ -33,6 +34,8 @@ export function createRunWorker(deps: {
   runs: RunService;
   log: Logger;
   options: RunWorkerOptions;
+  /** Called in the transaction that ends a run it gives up on, as the executor's finish() does. */
+  onFinish?: ReadonlyArray<(client: pg.PoolClient, run: { id: string }) => Promise<void>>;
 }) {
   const { pool } = deps.db;
   const { boss, notifier, log, options } = deps;
@@ -50,7 +53,11 @@ export function createRunWorker(deps: {
     if (entry && !entry.controller.signal.aborted) entry.controller.abort(reason);
   }
 
-  async function kick(): Promise<void> {
+  /**
+   * Fetches jobs for the free slots. `reason` "finished" (a slot just freed) skips looking up
+   * delayed runs: the tick and notifications keep that timer current.
+   */
+  async function kick(reason: "notified" | "tick" | "finished" = "notified"): Promise<void> {
     if (stopping) return;
     if (fetching) {
       again = true;
@@ -65,10 +72,12 @@ export function createRunWorker(deps: {
           if (free <= 0) break;
           const jobs = await boss.fetch<RunJob>(RUN_QUEUE, { batchSize: free });
           if (jobs.length === 0) {
-            await scheduleDue();
+            if (reason !== "finished") await scheduleDue();
             break;
           }
           for (const job of jobs) await start(job.id, job.data.runId);
+          // A short batch means the queue is drained for now: no second, empty fetch.
+          if (jobs.length < free) break;
         }
       } while (again && !stopping);
     } catch (error) {
@@ -106,7 +115,7 @@ export function createRunWorker(deps: {
         clearTimeout(timeout);
         active.delete(runId);
         await boss.complete(RUN_QUEUE, jobId).catch(() => undefined);
-        void kick();
+        void kick("finished");
       });
     active.set(runId, { controller, done });
   }
@@ -147,6 +156,7 @@ export function createRunWorker(deps: {
               message: `the run's worker stopped ${lapsed.attempt} time(s); giving up`,
             });
             await sql.settleThreadStatus(client, lapsed.thread_id, "ERROR");
+            for (const hook of deps.onFinish ?? []) await hook(client, { id: lapsed.id });
             ended.push(lapsed.id);
           } else {
             await sql.requeueRun(client, lapsed.id);
@@ -181,7 +191,7 @@ export function createRunWorker(deps: {
       );
       const renewEvery = Math.max(200, (options.leaseSeconds * 1000) / 3);
       timers.push(
-        setInterval(() => void kick(), 1000),
+        setInterval(() => void kick("tick"), 1000),
         setInterval(() => void renew(), renewEvery),
         setInterval(() => void reap(), Math.max(500, options.leaseSeconds * 500)),
       );
