@@ -3,6 +3,7 @@ import type pg from "pg";
 import type { AssistantService } from "../assistants/service.ts";
 import type { Caller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
+import { runById } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Run, RunStatus } from "../generated/prisma/client.ts";
@@ -136,7 +137,7 @@ export function createRunService(deps: {
 
   async function get(_caller: Caller, id: string): Promise<Run | null> {
     if (!isUuid(id)) return null;
-    return prisma.run.findUnique({ where: { id: id.toLowerCase() } });
+    return runById(pool, id.toLowerCase());
   }
 
   async function require(caller: Caller, id: string, field = "id"): Promise<Run> {

@@ -8,6 +8,7 @@ import type {
 import { Command } from "@langchain/langgraph";
 import type { Caller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
+import { threadById } from "../db/sql/reads.ts";
 import { type Direction, searchPage, Where } from "../db/sql/search.ts";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Prisma, Thread, ThreadStatus } from "../generated/prisma/client.ts";
@@ -105,7 +106,7 @@ export function createThreadService(deps: {
 
   async function get(_caller: Caller, id: string): Promise<Thread | null> {
     if (!isUuid(id)) return null;
-    return prisma.thread.findUnique({ where: { id: id.toLowerCase() } });
+    return threadById(pool, id.toLowerCase());
   }
 
   async function require(caller: Caller, id: string, field = "id"): Promise<Thread> {
