@@ -1,0 +1,381 @@
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import type { Caller } from "../auth/caller.ts";
+import type { Database } from "../db/database.ts";
+import * as sql from "../db/sql/events.ts";
+import { RUN_CONTROL_CHANNEL } from "../db/sql/runs.ts";
+import { InvalidInputError, NotFoundError } from "../errors.ts";
+import type { Run } from "../generated/prisma/client.ts";
+import type { Logger } from "../log.ts";
+import type { Notifier } from "../queue/notifier.ts";
+import {
+  FINAL_STATUSES,
+  type RunControl,
+  type RunInput,
+  type RunService,
+  type StreamModeName,
+} from "../runs/service.ts";
+import type { ThreadService } from "../threads/service.ts";
+import { isUuid } from "../validation.ts";
+import type { StreamEvent } from "./events.ts";
+import { type EndState, type EventStream, follow } from "./follow.ts";
+import { createStreamHub } from "./hub.ts";
+import { batchOf, createRunWriter, repairEvents, writeFor } from "./writer.ts";
+
+export interface StreamOptions {
+  /** How long a run's events are kept after it ends. */
+  retentionSeconds: number;
+  /** At most one commit per run per this many ms while it streams. */
+  flushMs: number;
+  /** How often old logs are swept (default: a tenth of the retention, 1 s to 5 min). */
+  sweepSeconds?: number;
+}
+
+export const DEFAULT_STREAM_OPTIONS: StreamOptions = { retentionSeconds: 3600, flushMs: 20 };
+
+/** How often followed runs are checked for an end nobody announced (a safety net). */
+const WATCHDOG_MS = 5000;
+
+/**
+ * Streams: the event log's writers (one per executing run, handed to the executor as its sink),
+ * the per-process hub, the followers behind the subscriptions, and the housekeeping — repairing
+ * the end of runs that ended without a worker to write it, and sweeping old logs.
+ */
+export function createStreamService(deps: {
+  db: Database;
+  notifier: Notifier;
+  runs: RunService;
+  threads: ThreadService;
+  log: Logger;
+  options?: Partial<StreamOptions>;
+}) {
+  const { db, notifier, runs, threads, log } = deps;
+  const { pool } = db;
+  const options = { ...DEFAULT_STREAM_OPTIONS, ...deps.options };
+  const hub = createStreamHub({ pool, log, origin: randomUUID() });
+  const unsubscribe: Array<() => void> = [];
+  const timers: NodeJS.Timeout[] = [];
+  /** Runs whose writer (this process executes them) records their end itself. */
+  const writing = new Set<string>();
+  /** Shutting down: subscriptions close because the server goes, not their clients. */
+  let stopping = false;
+
+  function sinkFor(run: Run) {
+    writing.add(run.id);
+    return createRunWriter({
+      run,
+      pool,
+      hub,
+      log,
+      onClose: () => writing.delete(run.id),
+      options: {
+        flushMs: options.flushMs,
+        maxBatch: 500,
+        retentionSeconds: options.retentionSeconds,
+      },
+    });
+  }
+
+  /**
+   * Writes the end of a run that is over while its log does not say so — when no run of its
+   * thread executes (otherwise that run's end transaction does it). True when the end is (now)
+   * in the log or the run is not over.
+   */
+  async function repairEnd(runId: string, threadId: string): Promise<boolean> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      if (!(await sql.lockThreadForRepair(client, threadId))) {
+        await client.query("ROLLBACK");
+        return false;
+      }
+      const run = await sql.unendedRun(client, runId, options.retentionSeconds);
+      if (!run) {
+        await client.query("COMMIT");
+        return true;
+      }
+      const events = await repairEvents(client, run, await sql.lastThreadEventId(client, threadId));
+      await writeFor(client, run, events, hub.origin);
+      await client.query("COMMIT");
+      hub.publish(batchOf(run.id, run.threadId, events));
+      return true;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** A log without an end whose run is gone (deleted with its thread mid-run): end it. */
+  async function endOrphan(runId: string): Promise<boolean> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`lgql_run_end:${runId}`]);
+      const state = await sql.runLogState(client, runId);
+      if (state.status !== null || state.lastId === 0 || state.lastKind === "RUN_ENDED") {
+        await client.query("COMMIT");
+        return state.lastKind === "RUN_ENDED";
+      }
+      const [id] = await sql.reserveIds(client, 1);
+      const threadId = state.threadId!;
+      const prevThread = await sql.lastThreadEventId(client, threadId);
+      const event: StreamEvent = {
+        seq: id!,
+        id: String(id),
+        runId,
+        threadId,
+        namespace: [],
+        kind: "RUN_ENDED",
+        payload: { status: "INTERRUPTED" },
+      };
+      const pending = [{ event, prevRun: state.lastId, prevThread }];
+      await writeFor(client, { id: runId, threadId }, pending, hub.origin);
+      await client.query("COMMIT");
+      hub.publish(batchOf(runId, threadId, pending));
+      return true;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async function checkEnd(runId: string): Promise<EndState> {
+    const state = await sql.runLogState(pool, runId);
+    if (state.lastKind === "RUN_ENDED") return "ended";
+    if (state.status === null) {
+      if (state.lastId === 0) return "gone";
+      return (await endOrphan(runId)) ? "ended" : "gone";
+    }
+    if (!FINAL_STATUSES.includes(state.status as Run["status"])) return "open";
+    if ((state.endedSecondsAgo ?? 0) > options.retentionSeconds) return "gone";
+    return (await repairEnd(runId, state.threadId!)) ? "ended" : "open";
+  }
+
+  const followDeps = { pool, hub, log, checkEnd };
+
+  /**
+   * The run as it is now, for RunStartedEvent. A thousand subscribers of one run resolve the
+   * same event at once: they share one read.
+   */
+  const runReads = new Map<string, Promise<Run | null>>();
+  function currentRun(caller: Caller, runId: string): Promise<Run | null> {
+    let read = runReads.get(runId);
+    if (!read) {
+      read = runs.get(caller, runId).finally(() => runReads.delete(runId));
+      runReads.set(runId, read);
+    }
+    return read;
+  }
+
+  /**
+   * A run-end hook (in the transaction that ends a run): a run that ends without a writer — given
+   * up by the lease reaper, or interrupted while pending — has its end recorded here, before the
+   * thread's next run is dispatched. Not while another run of the thread executes: its writer
+   * appends to the thread's log without the thread's lock, so that run's own end records this
+   * one instead (see writer.finish).
+   */
+  async function onRunFinished(client: pg.PoolClient, ended: { id: string }): Promise<void> {
+    if (writing.has(ended.id)) return;
+    await client.query("SAVEPOINT lgql_stream_repair");
+    try {
+      const run = await sql.unendedRun(client, ended.id, options.retentionSeconds);
+      if (run && !(await sql.otherRunExecuting(client, run.threadId, run.id))) {
+        const events = await repairEvents(
+          client,
+          run,
+          await sql.lastThreadEventId(client, run.threadId),
+        );
+        // Another origin than ours: this process reads it back once committed, like any other.
+        await writeFor(client, run, events, "repair");
+      }
+      await client.query("RELEASE SAVEPOINT lgql_stream_repair");
+    } catch (error) {
+      await client.query("ROLLBACK TO SAVEPOINT lgql_stream_repair");
+      log.warn("recording the end of an abandoned run's stream failed", { runId: ended.id, error });
+    }
+  }
+
+  function parseAfter(after: string | null | undefined): number | null {
+    if (after == null) return null;
+    if (!/^\d{1,15}$/.test(after)) {
+      throw new InvalidInputError(
+        `after must be an event id (the id of an event you received), got "${after}"`,
+        { field: "after" },
+      );
+    }
+    return Number(after);
+  }
+
+  function modeSet(modes: readonly StreamModeName[] | null | undefined) {
+    return modes == null ? null : new Set<string>(modes);
+  }
+
+  /** Joins a run's stream (replay after `after`, then live until its end). */
+  async function runEvents(
+    caller: Caller,
+    runId: string,
+    args: { after?: string | null; streamMode?: readonly StreamModeName[] | null } = {},
+  ): Promise<EventStream> {
+    const cursor = parseAfter(args.after) ?? 0;
+    const id = runId.toLowerCase();
+    const run = isUuid(runId) ? await runs.get(caller, id) : null;
+    const log = isUuid(runId) ? await sql.runLogState(pool, id) : null;
+    // A deleted stateless run is still streamable while its log is kept.
+    if (!run && !log?.lastId) {
+      throw new NotFoundError(`run "${runId}" not found`, { field: "runId" });
+    }
+    if (
+      run &&
+      FINAL_STATUSES.includes(run.status) &&
+      !log?.lastId &&
+      (log?.endedSecondsAgo ?? 0) > options.retentionSeconds
+    ) {
+      throw new NotFoundError(
+        `the events of run "${runId}" are no longer kept (they are kept ${options.retentionSeconds} s after a run ends)`,
+        { field: "runId" },
+      );
+    }
+    return follow(followDeps, {
+      scope: "run",
+      key: id,
+      cursor,
+      modes: modeSet(args.streamMode),
+      checkEndFirst: !run || FINAL_STATUSES.includes(run.status),
+    });
+  }
+
+  /** Follows a thread's runs, one after the other, for as long as the subscriber stays. */
+  async function threadEvents(
+    caller: Caller,
+    threadId: string,
+    args: { after?: string | null; streamMode?: readonly StreamModeName[] | null } = {},
+  ): Promise<EventStream> {
+    const after = parseAfter(args.after);
+    const thread = isUuid(threadId) ? await threads.get(caller, threadId.toLowerCase()) : null;
+    if (!thread) throw new NotFoundError(`thread "${threadId}" not found`, { field: "threadId" });
+    const cursor = after ?? (await sql.threadJoinCursor(pool, thread.id));
+    return follow(followDeps, {
+      scope: "thread",
+      key: thread.id,
+      cursor,
+      modes: modeSet(args.streamMode),
+    });
+  }
+
+  /**
+   * Creates a run (every RunInput rule applies) and streams it from its first event. With
+   * onDisconnect CANCEL, a subscriber leaving before the end cancels the run.
+   */
+  async function streamRun(caller: Caller, input: RunInput): Promise<EventStream> {
+    const run = await runs.create(caller, input);
+    const stream = follow(followDeps, {
+      scope: "run",
+      key: run.id,
+      cursor: 0,
+      modes: null,
+      checkEndFirst: false,
+    });
+    if (input.onDisconnect === "CANCEL") {
+      void stream.over.then(({ reachedEnd }) => {
+        // A server going away is not the subscriber leaving: it resumes elsewhere with `after`.
+        if (reachedEnd || stopping) return;
+        runs.cancel(caller, run.id, "INTERRUPT", false).catch((error) => {
+          log.warn("cancelling a run whose subscriber left failed", { runId: run.id, error });
+        });
+      });
+    }
+    return stream;
+  }
+
+  /** Runs that ended without their worker (cancelled while pending, abandoned): write their end. */
+  function onControl(payload: string) {
+    let message: RunControl;
+    try {
+      message = JSON.parse(payload) as RunControl;
+    } catch {
+      return;
+    }
+    if (message.kind !== "ended" || hub.isLocal(message.runId)) return;
+    checkEnd(message.runId)
+      .then((state) => {
+        if (state !== "open") hub.hintAll(message.runId, null);
+      })
+      .catch((error) => log.warn("recording a run's end failed", { runId: message.runId, error }));
+  }
+
+  /**
+   * A safety net for lost notifications, one read per followed run (not per follower): a log
+   * that holds more than this process published, or a run over without its end, makes the run's
+   * followers re-read.
+   */
+  async function watchdog() {
+    for (const runId of hub.followedRuns()) {
+      try {
+        const state = await sql.runLogState(pool, runId);
+        const over =
+          state.status === null || FINAL_STATUSES.includes(state.status as Run["status"]);
+        if (state.lastId > hub.lastPublished(runId) || (over && state.lastKind !== "RUN_ENDED")) {
+          hub.hintAll(runId, null);
+        }
+      } catch (error) {
+        log.warn("checking a followed run failed", { runId, error });
+      }
+    }
+  }
+
+  async function sweep() {
+    try {
+      let deleted = 0;
+      for (let i = 0; i < 20; i++) {
+        const n = await sql.sweepEvents(pool, options.retentionSeconds, 500);
+        deleted += n;
+        if (n === 0) break;
+      }
+      if (deleted > 0) log.debug("swept old stream events", { deleted });
+    } catch (error) {
+      log.warn("sweeping old stream events failed", { error });
+    }
+  }
+
+  return {
+    sinkFor,
+    runEvents,
+    threadEvents,
+    streamRun,
+    checkEnd,
+    onRunFinished,
+    currentRun,
+    sweep,
+    hub,
+
+    /** Listens for committed batches and run ends; starts the sweeper and the watchdog. */
+    start() {
+      unsubscribe.push(
+        notifier.on(sql.RUN_EVENTS_CHANNEL, (payload) => hub.onNotice(payload)),
+        notifier.on(RUN_CONTROL_CHANNEL, onControl),
+        notifier.on("reconnected", () => hub.hintEveryone()),
+      );
+      const sweepSeconds =
+        options.sweepSeconds ??
+        Math.min(300, Math.max(1, Math.round(options.retentionSeconds / 10)));
+      timers.push(
+        setInterval(() => void sweep(), sweepSeconds * 1000),
+        setInterval(() => void watchdog(), WATCHDOG_MS),
+      );
+      for (const timer of timers) timer.unref();
+    },
+
+    /** Idempotent; call it before the API closes its subscriptions (see onDisconnect). */
+    stop() {
+      stopping = true;
+      for (const off of unsubscribe.splice(0)) off();
+      for (const timer of timers.splice(0)) clearInterval(timer);
+    },
+  };
+}
+
+export type StreamService = ReturnType<typeof createStreamService>;

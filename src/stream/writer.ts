@@ -1,0 +1,480 @@
+import type pg from "pg";
+import * as sql from "../db/sql/events.ts";
+import type { Run } from "../generated/prisma/client.ts";
+import type { Logger } from "../log.ts";
+import type { RunEndOutcome, RunEventSink } from "../runs/executor.ts";
+import { encodeChunk, interruptList, toPlainJson } from "./encode.ts";
+import { type EventBatch, type EventKind, KIND_OF_MODE, type StreamEvent } from "./events.ts";
+import type { LocalRunLog, StreamHub } from "./hub.ts";
+
+export interface WriterOptions {
+  /** At most one flush per this many ms (plus one at each lifecycle point). */
+  flushMs: number;
+  /** A flush starts at once when this many events wait. */
+  maxBatch: number;
+  /** Ends are repaired for runs that ended this recently (older logs are swept). */
+  retentionSeconds: number;
+}
+
+export interface Pending {
+  event: StreamEvent;
+  prevRun: number;
+  prevThread: number;
+}
+
+const FIRST_BLOCK = 64;
+const MAX_BLOCK = 1024;
+
+/**
+ * Records one attempt of a run: every chunk the executor hands over becomes events with their
+ * final log ids at once, published to this process's followers immediately and appended to the
+ * log in batches — at most one commit per `flushMs`, one NOTIFY per commit — and the end events
+ * are written inside the transaction that records the run's end.
+ *
+ * Ids are reserved from the log's sequence in blocks (a small one when the attempt starts, large
+ * ones once it streams), so assigning one never waits for the database; the next block is fetched
+ * ahead of need, and events arriving when none is left wait for it in order.
+ */
+export function createRunWriter(deps: {
+  run: Run;
+  pool: pg.Pool;
+  hub: StreamHub;
+  log: Logger;
+  options: WriterOptions;
+  /** Called once the writer is done (its run ended, or went back to the queue). */
+  onClose?: () => void;
+}): RunEventSink {
+  const { run, pool, hub, log, options } = deps;
+  const runId = run.id;
+  const threadId = run.threadId;
+  const owner = run.leaseOwner;
+  const modes = new Set<string>(run.streamModes);
+
+  let ids: number[] = [];
+  let next = 0;
+  let reserving: Promise<void> | null = null;
+  /** Events that arrived while no id was left, in order. */
+  const parked: Array<{ kind: EventKind; namespace: string[]; payload: Record<string, unknown> }> =
+    [];
+
+  let lastRun = 0;
+  let lastThread = 0;
+  let local: LocalRunLog | null = null;
+  /** started() was called: chunks are recorded (parked until the attempt's ids are known). */
+  let opened = false;
+  /** The attempt's place in the log is known: events get ids and go out. */
+  let started = false;
+  let beginning: Promise<void> | null = null;
+  /** Lost the run to another worker: nothing more is written. */
+  let lost = false;
+
+  let buffer: Pending[] = [];
+  let flushing: Promise<void> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let lastFlushAt = 0;
+  let failures = 0;
+  /** Set by finish(): what ended() publishes once the end is committed. */
+  let finalBatches: EventBatch[] = [];
+
+  function assign(kind: EventKind, namespace: string[], payload: Record<string, unknown>): Pending {
+    const seq = ids[next++]!;
+    const pending: Pending = {
+      event: { seq, id: String(seq), runId, threadId, namespace, kind, payload },
+      prevRun: lastRun,
+      prevThread: lastThread,
+    };
+    lastRun = seq;
+    lastThread = seq;
+    return pending;
+  }
+
+  function emitLive(kind: EventKind, namespace: string[], payload: Record<string, unknown>) {
+    if (!started) {
+      parked.push({ kind, namespace, payload });
+      return;
+    }
+    if (parked.length > 0 || next >= ids.length) {
+      parked.push({ kind, namespace, payload });
+      reserveMore();
+      return;
+    }
+    publishLive(assign(kind, namespace, payload));
+    if (ids.length - next < ids.length / 4) reserveMore();
+  }
+
+  function publishLive(pending: Pending) {
+    buffer.push(pending);
+    local?.append(pending.event);
+    hub.publish({
+      runId,
+      threadId,
+      events: [pending.event],
+      prevRun: pending.prevRun,
+      prevThread: pending.prevThread,
+    });
+    scheduleFlush(buffer.length >= options.maxBatch);
+  }
+
+  function reserveMore() {
+    if (reserving || lost || !started) return;
+    // A run that outgrows its first block streams tokens: big blocks from then on.
+    reserving = sql
+      .reserveIds(pool, MAX_BLOCK)
+      .then((more) => {
+        ids = ids.slice(next).concat(more);
+        next = 0;
+        reserving = null;
+        const ready = parked.splice(0, ids.length - next);
+        for (const event of ready) publishLive(assign(event.kind, event.namespace, event.payload));
+        if (parked.length > 0 || ids.length - next < ids.length / 4) reserveMore();
+      })
+      .catch((error) => {
+        log.warn("reserving stream event ids failed; retrying", { runId, error });
+        setTimeout(() => {
+          reserving = null;
+          reserveMore();
+        }, 100).unref();
+      });
+  }
+
+  function scheduleFlush(urgent = false) {
+    if (lost || flushing) return; // A running flush reschedules when it is done.
+    if (timer && !urgent) return;
+    if (timer) clearTimeout(timer);
+    const wait = urgent ? 0 : Math.max(0, lastFlushAt + options.flushMs - Date.now());
+    timer = setTimeout(() => {
+      timer = null;
+      void flushOnce();
+    }, wait);
+  }
+
+  /** Appends what is buffered (one commit); a failed batch stays first in line. */
+  function flushOnce(): Promise<void> {
+    if (flushing) return flushing;
+    if (buffer.length === 0 || lost) return Promise.resolve();
+    const batch = buffer;
+    buffer = [];
+    lastFlushAt = Date.now();
+    flushing = write(pool, batch, owner)
+      .then((written) => {
+        failures = 0;
+        if (!written) {
+          // Our lease is gone: the run's new owner records it from its last checkpoint.
+          lost = true;
+          buffer = [];
+          log.warn("run lost to another worker; its stream continues there", { runId });
+          return;
+        }
+        local?.markFlushed(batch[batch.length - 1]!.event.seq);
+      })
+      .catch((error) => {
+        if (String((error as { code?: unknown }).code ?? "").startsWith("22")) {
+          // A data exception never succeeds on retry: drop this batch rather than the stream.
+          log.error("stream events the log refused were dropped", { runId, error });
+          return;
+        }
+        failures++;
+        buffer = batch.concat(buffer);
+        log.warn("appending stream events failed; retrying", { runId, error, failures });
+      })
+      .finally(() => {
+        flushing = null;
+        if (buffer.length > 0 && !lost) {
+          if (failures > 0) {
+            timer = setTimeout(
+              () => {
+                timer = null;
+                void flushOnce();
+              },
+              Math.min(1000, 50 * 2 ** failures),
+            );
+          } else scheduleFlush(buffer.length >= options.maxBatch);
+        }
+      });
+    return flushing;
+  }
+
+  async function write(db: sql.Queryable, batch: Pending[], guard: string | null) {
+    const first = batch[0]!;
+    return sql.appendEvents(db, {
+      runId,
+      threadId,
+      owner: guard,
+      events: batch.map(({ event }) => ({
+        id: event.seq,
+        kind: event.kind,
+        namespace: event.namespace,
+        payload: event.payload,
+      })),
+      notice: {
+        r: runId,
+        t: threadId,
+        f: first.event.seq,
+        l: batch[batch.length - 1]!.event.seq,
+        p: first.prevRun,
+        q: first.prevThread,
+        o: hub.origin,
+      },
+    });
+  }
+
+  /** Waits until nothing is in flight and everything buffered is written (or given up). */
+  async function drain(): Promise<void> {
+    if (beginning) await beginning;
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    for (let i = 0; i < 20 && !lost; i++) {
+      if (reserving) await reserving;
+      if (flushing) await flushing;
+      if (buffer.length === 0 && parked.length === 0) return;
+      await flushOnce();
+    }
+  }
+
+  async function ensureIds(client: pg.PoolClient, count: number) {
+    if (reserving) await reserving.catch(() => undefined);
+    if (ids.length - next >= count) return;
+    const more = await sql.reserveIds(client, count);
+    ids = ids.slice(next).concat(more);
+    next = 0;
+  }
+
+  async function writeEnd(client: pg.PoolClient, ended: Run | null, outcome: RunEndOutcome) {
+    if (!started) {
+      const { rows } = await client.query<{ prev_run: string; prev_thread: string }>(
+        `SELECT coalesce((SELECT max(id) FROM run_event WHERE run_id = $1::uuid), 0)::text AS prev_run,
+                coalesce((SELECT max(id) FROM run_event WHERE thread_id = $2::uuid), 0)::text AS prev_thread`,
+        [runId, threadId],
+      );
+      lastRun = Number(rows[0]?.prev_run ?? 0);
+      lastThread = Number(rows[0]?.prev_thread ?? 0);
+    }
+    await ensureIds(client, 4 + parked.length);
+    const end: Pending[] = [...buffer.splice(0)];
+    if (!started) {
+      // Its stream never opened (the log could not be reached then): it opens with its end.
+      end.push(assign("RUN_STARTED", [], { attempt: run.attempt, run: runSnapshot(ended ?? run) }));
+    }
+    for (const event of parked.splice(0)) {
+      end.push(assign(event.kind, event.namespace, event.payload));
+    }
+    end.push(...endEvents(assign, outcome));
+    if (end.length > 0) {
+      await write(client, end, null);
+      finalBatches.push(batchOf(runId, threadId, end));
+    }
+    // Runs of this thread that ended while this one ran, without a worker to say so (cancelled
+    // before they started): recorded now, while the thread is locked and nothing else writes.
+    for (const other of await sql.unendedRunsOfThread(
+      client,
+      threadId,
+      options.retentionSeconds,
+      runId,
+    )) {
+      const events = await repairEvents(client, other, lastThread);
+      lastThread = events[events.length - 1]!.event.seq;
+      await writeFor(client, other, events, hub.origin);
+      finalBatches.push(batchOf(other.id, threadId, events));
+    }
+  }
+
+  /**
+   * Finds the attempt's place in the log, then sends RUN_STARTED and whatever the graph streamed
+   * meanwhile. The graph does not wait for it: its first token is not held up by the round trips.
+   */
+  async function begin(current: Run) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const place = await sql.beginAttempt(pool, runId, threadId, FIRST_BLOCK);
+        ids = place.ids;
+        next = 0;
+        lastRun = place.prevRun;
+        lastThread = place.prevThread;
+        break;
+      } catch (error) {
+        // Not fatal to the run: finish() records the start with the end if this never works.
+        if (attempt >= 3) throw error;
+        log.warn("opening a run's stream failed; retrying", { runId, error });
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
+    local = hub.registerLocal(runId, threadId, lastRun, lastThread);
+    started = true;
+    const early = parked.splice(0);
+    publishLive(assign("RUN_STARTED", [], { attempt: current.attempt, run: runSnapshot(current) }));
+    for (const event of early) emitLive(event.kind, event.namespace, event.payload);
+    scheduleFlush(true);
+  }
+
+  return {
+    started(current: Run) {
+      opened = true;
+      beginning = begin(current).catch((error) => {
+        log.warn("could not open a run's stream; its events go out with its end", {
+          runId,
+          error,
+        });
+      });
+    },
+
+    chunk(namespace: string[], mode: string, payload: unknown) {
+      if (!opened || lost) return;
+      const kind = KIND_OF_MODE[mode];
+      if (!kind || !modes.has(kind)) return;
+      for (const event of encodeChunk(run.streamSubgraphs ? namespace : [], mode, payload)) {
+        emitLive(event.kind, event.namespace, event.payload);
+      }
+    },
+
+    flush: drain,
+
+    async finish(client: pg.PoolClient, ended: Run | null, outcome: RunEndOutcome) {
+      await drain();
+      if (lost) return;
+      // A failure here must not undo the run's end: the end repair (any process, on the run's
+      // "ended" notification) writes the missing events instead.
+      await client.query("SAVEPOINT lgql_stream_end");
+      try {
+        await writeEnd(client, ended, outcome);
+        await client.query("RELEASE SAVEPOINT lgql_stream_end");
+      } catch (error) {
+        await client.query("ROLLBACK TO SAVEPOINT lgql_stream_end");
+        finalBatches = [];
+        log.warn("recording the end of a run's stream failed; it will be repaired", {
+          runId,
+          error,
+        });
+      }
+    },
+
+    ended(committed: boolean) {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      if (committed) for (const batch of finalBatches) hub.publish(batch);
+      finalBatches = [];
+      if (local) hub.unregisterLocal(local);
+      local = null;
+      deps.onClose?.();
+    },
+  };
+}
+
+/** The run row as RunStartedEvent keeps it (shown when the run itself is gone). */
+export function runSnapshot(run: Run): Record<string, unknown> {
+  const {
+    assistant: _a,
+    thread: _t,
+    ...row
+  } = run as Run & { assistant?: unknown; thread?: unknown };
+  return toPlainJson(row) as Record<string, unknown>;
+}
+
+/** INTERRUPTED when the run stopped for input, RUN_ERROR when it failed, RUN_ENDED always. */
+function endEvents(
+  assign: (kind: EventKind, namespace: string[], payload: Record<string, unknown>) => Pending,
+  outcome: RunEndOutcome,
+): Pending[] {
+  const events: Pending[] = [];
+  if (outcome.waiting) {
+    events.push(assign("INTERRUPTED", [], { interrupts: interruptList(outcome.interrupts ?? []) }));
+  }
+  if (outcome.error && (outcome.status === "ERROR" || outcome.status === "TIMEOUT")) {
+    events.push(assign("RUN_ERROR", [], { error: outcome.error }));
+  }
+  events.push(assign("RUN_ENDED", [], { status: outcome.status }));
+  return events;
+}
+
+export function batchOf(runId: string, threadId: string, events: Pending[]): EventBatch {
+  return {
+    runId,
+    threadId,
+    events: events.map((p) => p.event),
+    prevRun: events[0]!.prevRun,
+    prevThread: events[0]!.prevThread,
+  };
+}
+
+/**
+ * The end a run's log lacks: its start too when it never started, the error when it failed.
+ * `prevThread` is the thread's last event (the caller holds the thread's lock).
+ */
+export async function repairEvents(
+  client: pg.PoolClient,
+  run: sql.UnendedRun,
+  prevThread: number,
+): Promise<Pending[]> {
+  const ids = await sql.reserveIds(client, 3);
+  let i = 0;
+  let lastRun = run.lastId;
+  let lastThread = prevThread;
+  const make = (kind: EventKind, payload: Record<string, unknown>): Pending => {
+    const seq = ids[i++]!;
+    const pending: Pending = {
+      event: {
+        seq,
+        id: String(seq),
+        runId: run.id,
+        threadId: run.threadId,
+        namespace: [],
+        kind,
+        payload,
+      },
+      prevRun: lastRun,
+      prevThread: lastThread,
+    };
+    lastRun = seq;
+    lastThread = seq;
+    return pending;
+  };
+  const events: Pending[] = [];
+  if (run.lastId === 0) {
+    events.push(make("RUN_STARTED", { attempt: run.attempt, run: camelRow(run.row) }));
+  }
+  if (run.error && (run.status === "ERROR" || run.status === "TIMEOUT")) {
+    events.push(make("RUN_ERROR", { error: run.error }));
+  }
+  events.push(make("RUN_ENDED", { status: run.status }));
+  return events;
+}
+
+/** Appends repair events of `run` (one commit when called outside a transaction). */
+export async function writeFor(
+  db: sql.Queryable,
+  run: { id: string; threadId: string },
+  events: Pending[],
+  origin: string,
+): Promise<void> {
+  const first = events[0]!;
+  await sql.appendEvents(db, {
+    runId: run.id,
+    threadId: run.threadId,
+    owner: null,
+    events: events.map(({ event }) => ({
+      id: event.seq,
+      kind: event.kind,
+      namespace: event.namespace,
+      payload: event.payload,
+    })),
+    notice: {
+      r: run.id,
+      t: run.threadId,
+      f: first.event.seq,
+      l: events[events.length - 1]!.event.seq,
+      p: first.prevRun,
+      q: first.prevThread,
+      o: origin,
+    },
+  });
+}
+
+/** A run row read as JSON (snake_case columns) in the Prisma model's shape. */
+function camelRow(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(row)) {
+    out[key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())] = value;
+  }
+  return out;
+}
