@@ -1,0 +1,283 @@
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import type { AssistantService } from "../assistants/service.ts";
+import type { Caller } from "../auth/caller.ts";
+import type { Database } from "../db/database.ts";
+import * as sql from "../db/sql/crons.ts";
+import { InvalidInputError, NotFoundError } from "../errors.ts";
+import type { Cron, Prisma } from "../generated/prisma/client.ts";
+import type { GraphRegistry } from "../graphs/registry.ts";
+import type { MultitaskStrategy } from "../runs/service.ts";
+import type { ThreadService } from "../threads/service.ts";
+import { isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
+import { webhookUrl } from "../webhooks/url.ts";
+import { nextRunTime, parseSchedule, parseTimezone } from "./schedule.ts";
+
+type OnCompletion = "DELETE" | "KEEP";
+
+export interface CreateCronInput {
+  assistantId: string;
+  threadId?: string | null;
+  schedule: string;
+  timezone?: string | null;
+  input?: unknown;
+  config?: unknown;
+  context?: unknown;
+  metadata?: unknown;
+  endTime?: Date | null;
+  enabled?: boolean | null;
+  onRunCompleted?: OnCompletion | null;
+  multitaskStrategy?: MultitaskStrategy | null;
+  interruptBefore?: readonly string[] | null;
+  interruptAfter?: readonly string[] | null;
+  webhook?: string | null;
+}
+
+/**
+ * A partial update. An absent field keeps its value; an explicit null clears the fields that
+ * may be empty (input, config, context, endTime, webhook) and is ignored for the others.
+ */
+export interface UpdateCronInput {
+  schedule?: string | null;
+  timezone?: string | null;
+  input?: unknown;
+  config?: unknown;
+  context?: unknown;
+  metadata?: unknown;
+  endTime?: Date | null;
+  enabled?: boolean | null;
+  onRunCompleted?: OnCompletion | null;
+  multitaskStrategy?: MultitaskStrategy | null;
+  interruptBefore?: readonly string[] | null;
+  interruptAfter?: readonly string[] | null;
+  webhook?: string | null;
+}
+
+export interface CronFilter {
+  assistantId?: string | null;
+  threadId?: string | null;
+  enabled?: boolean | null;
+}
+
+/**
+ * Crons: a schedule that starts runs. One on a thread starts each run on that thread (under its
+ * multitask strategy); one without starts each run on a new thread, deleted or kept when the run
+ * ends (onRunCompleted). Firing is the scheduler's (scheduler.ts); this keeps the rows, and
+ * `next_run_at` always says when the cron fires next (null: disabled, or its schedule is over).
+ */
+export function createCronService(deps: {
+  db: Database;
+  assistants: AssistantService;
+  threads: ThreadService;
+  graphs: GraphRegistry;
+}) {
+  const { prisma, pool } = deps.db;
+
+  async function transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async function get(_caller: Caller, id: string): Promise<Cron | null> {
+    if (!isUuid(id)) return null;
+    return prisma.cron.findUnique({ where: { id: id.toLowerCase() } });
+  }
+
+  async function require(caller: Caller, id: string, field = "id"): Promise<Cron> {
+    const cron = await get(caller, id);
+    if (!cron) throw new NotFoundError(`cron "${id}" not found`, { field });
+    return cron;
+  }
+
+  async function checkNodes(graphId: string, field: string, names: readonly string[]) {
+    if (names.length === 0) return;
+    const graph = await deps.graphs.get(graphId, {});
+    const known = Object.keys(graph.nodes).filter((n) => !n.startsWith("__"));
+    const unknown = names.find((name) => name !== "*" && !known.includes(name));
+    if (unknown !== undefined) {
+      throw new InvalidInputError(
+        `${field}: graph "${graphId}" has no node "${unknown}" (nodes: ${known.join(", ")})`,
+        { field },
+      );
+    }
+  }
+
+  function checkEndTime(endTime: Date | null, now: Date, field: string) {
+    if (endTime && endTime.getTime() <= now.getTime()) {
+      throw new InvalidInputError(
+        `${field} ${endTime.toISOString()} is not in the future (now: ${now.toISOString()})`,
+        { field },
+      );
+    }
+  }
+
+  /** When a cron next fires, counted from the database's now(). */
+  function nextFor(id: string, values: sql.CronValues, now: Date): Date | null {
+    if (!values.enabled) return null;
+    return nextRunTime(values.schedule, values.timezone, now, {
+      endTime: values.end_time,
+      seed: id,
+    });
+  }
+
+  return {
+    get,
+    require,
+
+    async create(caller: Caller, input: CreateCronInput): Promise<Cron> {
+      const assistant = await deps.assistants.require(
+        caller,
+        input.assistantId,
+        "input.assistantId",
+      );
+      let threadId: string | null = null;
+      if (input.threadId != null) {
+        threadId = uuid(input.threadId, "input.threadId");
+        await deps.threads.require(caller, threadId, "input.threadId");
+      }
+      const values: sql.CronValues = {
+        assistant_id: assistant.id,
+        thread_id: threadId,
+        schedule: parseSchedule(input.schedule, "input.schedule"),
+        timezone: parseTimezone(input.timezone ?? "UTC", "input.timezone"),
+        input: input.input ?? null,
+        config: input.config == null ? null : jsonObject(input.config, "input.config"),
+        context: input.context == null ? null : jsonObject(input.context, "input.context"),
+        metadata: jsonObject(input.metadata ?? {}, "input.metadata"),
+        end_time: input.endTime ?? null,
+        enabled: input.enabled ?? true,
+        on_run_completed: input.onRunCompleted ?? "DELETE",
+        multitask_strategy: input.multitaskStrategy ?? "ENQUEUE",
+        interrupt_before: [...(input.interruptBefore ?? [])],
+        interrupt_after: [...(input.interruptAfter ?? [])],
+        webhook: input.webhook == null ? null : webhookUrl(input.webhook, "input.webhook"),
+        next_run_at: null,
+      };
+      await checkNodes(assistant.graphId, "input.interruptBefore", values.interrupt_before);
+      await checkNodes(assistant.graphId, "input.interruptAfter", values.interrupt_after);
+      const id = randomUUID();
+      await transaction(async (client) => {
+        const now = await sql.transactionNow(client);
+        checkEndTime(values.end_time, now, "input.endTime");
+        values.next_run_at = nextFor(id, values, now);
+        try {
+          await sql.insertCron(client, id, values);
+        } catch (error) {
+          // The thread was deleted since we looked.
+          if ((error as { code?: string }).code === "23503") {
+            throw new NotFoundError(`thread "${threadId}" not found`, { field: "input.threadId" });
+          }
+          throw error;
+        }
+        await sql.notifyCronsChanged(client, id);
+      });
+      return (await get(caller, id))!;
+    },
+
+    async update(caller: Caller, id: string, input: UpdateCronInput): Promise<Cron> {
+      const existing = await require(caller, id);
+      // Validated before any lock is taken; merged with the row as it is under the lock.
+      const schedule =
+        input.schedule == null ? null : parseSchedule(input.schedule, "input.schedule");
+      const timezone =
+        input.timezone == null ? null : parseTimezone(input.timezone, "input.timezone");
+      const webhook =
+        input.webhook == null ? input.webhook : webhookUrl(input.webhook, "input.webhook");
+      if (input.config != null) jsonObject(input.config, "input.config");
+      if (input.context != null) jsonObject(input.context, "input.context");
+      if (input.metadata != null) jsonObject(input.metadata, "input.metadata");
+      if (input.interruptBefore || input.interruptAfter) {
+        const { graphId } = await deps.assistants.require(caller, existing.assistantId, "id");
+        await checkNodes(graphId, "input.interruptBefore", input.interruptBefore ?? []);
+        await checkNodes(graphId, "input.interruptAfter", input.interruptAfter ?? []);
+      }
+      await transaction(async (client) => {
+        const row = await sql.lockCron(client, existing.id);
+        if (!row) throw new NotFoundError(`cron "${id}" not found`, { field: "id" });
+        const now = await sql.transactionNow(client);
+        const { id: _id, last_run_at: _last, ...current } = row;
+        const merged: sql.CronValues = {
+          ...current,
+          schedule: schedule ?? current.schedule,
+          timezone: timezone ?? current.timezone,
+          input: input.input === undefined ? current.input : input.input,
+          config: input.config === undefined ? current.config : input.config,
+          context: input.context === undefined ? current.context : input.context,
+          metadata: (input.metadata as Record<string, unknown> | null) ?? current.metadata,
+          end_time: input.endTime === undefined ? current.end_time : input.endTime,
+          enabled: input.enabled ?? current.enabled,
+          on_run_completed: input.onRunCompleted ?? current.on_run_completed,
+          multitask_strategy: input.multitaskStrategy ?? current.multitask_strategy,
+          interrupt_before: input.interruptBefore
+            ? [...input.interruptBefore]
+            : current.interrupt_before,
+          interrupt_after: input.interruptAfter
+            ? [...input.interruptAfter]
+            : current.interrupt_after,
+          webhook: webhook === undefined ? current.webhook : webhook,
+        };
+        if (input.endTime != null) checkEndTime(input.endTime, now, "input.endTime");
+        const timing =
+          merged.schedule !== current.schedule ||
+          merged.timezone !== current.timezone ||
+          merged.enabled !== current.enabled ||
+          merged.end_time?.getTime() !== current.end_time?.getTime();
+        // Only a change of timing moves the next run: recounted from now, so re-enabling (or
+        // rescheduling) never fires for slots that passed meanwhile. Any other edit keeps it, so
+        // an edit made just as a slot falls due cannot skip that slot.
+        if (timing) merged.next_run_at = nextFor(row.id, merged, now);
+        await sql.updateCron(client, row.id, merged);
+        await sql.notifyCronsChanged(client, row.id);
+      });
+      return (await get(caller, existing.id))!;
+    },
+
+    async delete(caller: Caller, id: string): Promise<string> {
+      const cron = await require(caller, id);
+      // Waits for a scheduler firing it: a fire either happened before the delete or not at all.
+      if (!(await sql.deleteCron(pool, cron.id))) {
+        throw new NotFoundError(`cron "${id}" not found`, { field: "id" });
+      }
+      return cron.id;
+    },
+
+    async list(
+      _caller: Caller,
+      filter: CronFilter | null | undefined,
+      page: { first?: number | null; offset: number },
+    ) {
+      const { limit } = pageArgs(page.first);
+      const where: Prisma.CronWhereInput = {};
+      if (filter?.assistantId != null) {
+        // A graph id stands for its default assistant here too; anything else matches nothing.
+        const assistantId = deps.assistants.resolveId(filter.assistantId);
+        if (!assistantId) return { items: [], total: 0, offset: page.offset };
+        where.assistantId = assistantId;
+      }
+      if (filter?.threadId != null) where.threadId = uuid(filter.threadId, "filter.threadId");
+      if (filter?.enabled != null) where.enabled = filter.enabled;
+      const [items, total] = await prisma.$transaction([
+        prisma.cron.findMany({
+          where,
+          orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+          take: limit,
+          skip: page.offset,
+        }),
+        prisma.cron.count({ where }),
+      ]);
+      return { items, total, offset: page.offset };
+    },
+  };
+}
+
+export type CronService = ReturnType<typeof createCronService>;
