@@ -7,13 +7,23 @@ import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { anonymousCaller } from "./auth/caller.ts";
 import type { Config } from "./config.ts";
+import { createCronScheduler } from "./crons/scheduler.ts";
 import { type Database, migrate, openDatabase, resolveServer } from "./db/database.ts";
+import { CRONS_CHANNEL } from "./db/sql/crons.ts";
+import { RUN_EVENTS_CHANNEL } from "./db/sql/events.ts";
+import { RUN_CONTROL_CHANNEL, RUNS_CHANNEL } from "./db/sql/runs.ts";
+import { WEBHOOKS_CHANNEL } from "./db/sql/webhooks.ts";
 import { loadGraphRegistry } from "./graphs/registry.ts";
 import type { Logger } from "./log.ts";
+import { createBoss, startBoss } from "./queue/boss.ts";
+import { Notifier } from "./queue/notifier.ts";
+import { createRunWorker, type RunWorker } from "./runs/worker.ts";
 import type { GraphQLContext } from "./schema/builder.ts";
 import { createMaskError, useClientErrorCodes } from "./schema/errors.ts";
 import { buildSchema } from "./schema/index.ts";
+import { useSubscriptionRefusals } from "./schema/stream.ts";
 import { createServices, type Services } from "./services.ts";
+import { createWebhookDeliverer } from "./webhooks/deliverer.ts";
 
 export interface App {
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
@@ -25,7 +35,7 @@ export interface App {
   close(graceMs?: number): Promise<void>;
 }
 
-export function buildApp(deps: { services: Services; log: Logger }): App {
+export function buildApp(deps: { services: Services; log: Logger; keepAliveMs?: number }): App {
   const { services, log } = deps;
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
@@ -40,8 +50,12 @@ export function buildApp(deps: { services: Services; log: Logger }): App {
       error: (...args) => log.debug(args.map(String).join(" ")),
     },
     maskedErrors: { maskError: createMaskError(log) },
-    plugins: [useClientErrorCodes()],
-    context: (): GraphQLContext => ({ caller: anonymousCaller, services }),
+    plugins: [useClientErrorCodes(), useSubscriptionRefusals()],
+    context: ({ request }): GraphQLContext => ({
+      caller: anonymousCaller,
+      services,
+      signal: request?.signal,
+    }),
   });
 
   const httpServer = createServer((req, res) => {
@@ -80,6 +94,9 @@ export function buildApp(deps: { services: Services; log: Logger }): App {
       },
     },
     wsServer,
+    // Pings every connection (the client's ws answers), so proxies that cut idle connections
+    // leave long runs streaming; SSE responses get yoga's ":" comment on the same period.
+    deps.keepAliveMs ?? 12_000,
   );
 
   return {
@@ -128,47 +145,124 @@ async function health(db: Database, res: ServerResponse) {
 }
 
 export interface RunningServer {
-  app: App;
-  url: string;
+  /** Null for a worker-only process. */
+  app: App | null;
+  services: Services;
+  worker: RunWorker | null;
+  url: string | null;
   databaseUrl: string;
   stop(): Promise<void>;
 }
 
 /**
- * Everything `langgraph-gql start` does before serving: find (or start) the database, apply
- * migrations, load the graphs, make sure each has its default assistant, then listen.
+ * Everything `langgraph-gql start` (API and workers) or `worker` (workers only) does: find (or
+ * start) the database, apply migrations, load the graphs, make sure each has its default
+ * assistant, start the run workers, then listen. stop() undoes it in reverse.
  */
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  log: Logger,
+  roles: { api: boolean; worker: boolean } = { api: true, worker: true },
+): Promise<RunningServer> {
   // Graphs first: a broken langgraph.json should fail before we touch (or start) a database.
   const graphs = await loadGraphRegistry(config.graphs);
   const server = await resolveServer(config.database, (m) => log.info(m));
-  let db: Database | undefined;
+  const cleanup: Array<() => Promise<unknown>> = [() => server.stop()];
+  const stopAll = async () => {
+    for (const step of cleanup.reverse())
+      await step().catch((error) => log.warn("stop step failed", { error }));
+  };
   try {
     const { applied } = await migrate(server.url, (m) => log.info(m));
     if (applied.length) log.info(`applied migrations: ${applied.join(", ")}`);
-    db = openDatabase(server.url);
+    const db = openDatabase(server.url);
+    cleanup.push(() => db.close());
+    const notifier = new Notifier({
+      url: server.url,
+      channels: [
+        RUNS_CHANNEL,
+        RUN_CONTROL_CHANNEL,
+        CRONS_CHANNEL,
+        WEBHOOKS_CHANNEL,
+        RUN_EVENTS_CHANNEL,
+      ],
+      log,
+    });
+    await notifier.start();
+    cleanup.push(() => notifier.stop());
+    const boss = createBoss({ url: server.url, log });
+    await startBoss(boss, server.url);
+    cleanup.push(() => boss.stop({ graceful: false, wait: true }));
     const services = createServices({
       db,
       graphs,
       info: { version: config.version, langgraphVersion: langgraphVersion() },
+      boss,
+      notifier,
+      log,
+      webhooks: config.webhooks,
+      streams: config.streams,
     });
+    services.streams.start();
+    cleanup.push(async () => services.streams.stop());
     await services.assistants.ensureDefaultAssistants(graphs.ids());
-    const app = buildApp({ services, log });
-    const url = await app.listen(config.http.port, config.http.host);
-    const opened = db;
-    return {
-      app,
-      url,
-      databaseUrl: server.url,
-      async stop() {
-        await app.close();
-        await opened.close();
-        await server.stop();
-      },
-    };
+    let worker: RunWorker | null = null;
+    if (roles.worker) {
+      worker = createRunWorker({
+        db,
+        boss,
+        notifier,
+        executor: services.executor,
+        runs: services.runs,
+        log,
+        options: {
+          concurrency: config.runs.concurrency,
+          leaseSeconds: config.runs.leaseSeconds,
+          runTimeoutSeconds: config.runs.timeoutSeconds,
+          maxAttempts: config.runs.maxAttempts,
+        },
+        onFinish: services.runHooks.onFinish,
+      });
+      await worker.start();
+      const started = worker;
+      cleanup.push(() => started.stop());
+      // Webhooks go out from worker processes (pushed after the run worker, so they stop first).
+      const deliverer = createWebhookDeliverer({
+        db,
+        boss,
+        notifier,
+        log,
+        options: { ...config.webhooks, userAgent: `langgraph-gql/${config.version}` },
+      });
+      await deliverer.start();
+      cleanup.push(() => deliverer.stop());
+    }
+    if (config.crons.enabled) {
+      // Any number of processes may fire crons; each due slot still starts one run.
+      const scheduler = createCronScheduler({
+        db,
+        runs: services.runs,
+        notifier,
+        log,
+        options: { tickSeconds: config.crons.tickSeconds },
+      });
+      await scheduler.start();
+      cleanup.push(() => scheduler.stop());
+    }
+    let app: App | null = null;
+    let url: string | null = null;
+    if (roles.api) {
+      app = buildApp({ services, log, keepAliveMs: config.streams.keepAliveSeconds * 1000 });
+      const opened = app;
+      // Registered last, so it stops first: no new requests while workers drain.
+      cleanup.push(() => opened.close());
+      // Before the API closes its subscriptions, so that onDisconnect CANCEL spares their runs.
+      cleanup.push(async () => services.streams.stop());
+      url = await app.listen(config.http.port, config.http.host);
+    }
+    return { app, services, worker, url, databaseUrl: server.url, stop: stopAll };
   } catch (error) {
-    await db?.close();
-    await server.stop();
+    await stopAll();
     throw error;
   }
 }

@@ -9,7 +9,7 @@ import type { GraphSpec } from "./graphs/load.ts";
  * receives a parsed `Config`. All problems are reported at once, naming the file and the key.
  */
 
-export type Command = "start" | "migrate";
+export type Command = "start" | "worker" | "migrate";
 
 export type DatabaseConfig =
   | { kind: "external"; url: string }
@@ -31,6 +31,43 @@ export interface Config {
   store: Record<string, unknown> | null;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   version: string;
+  runs: {
+    /** Runs one process executes at once (LangGraph Platform's N_JOBS_PER_WORKER). */
+    concurrency: number;
+    timeoutSeconds: number;
+    leaseSeconds: number;
+    maxAttempts: number;
+  };
+  crons: {
+    /** Whether this process fires due crons (every process may; each due slot fires once). */
+    enabled: boolean;
+    /**
+     * Safety-net period of the scheduler: it also wakes at the earliest next run and whenever a
+     * cron changes, so this only bounds how late a lost wake-up can make a fire.
+     */
+    tickSeconds: number;
+  };
+  webhooks: {
+    /** Signing secret (Standard Webhooks): "whsec_" + base64 key bytes, or any other string. */
+    secret: string | null;
+    /** Deliver to loopback, private and link-local addresses too (off: SSRF protection). */
+    allowPrivateTargets: boolean;
+    /** Attempts per delivery, the first included, before it is given up as FAILED. */
+    maxAttempts: number;
+    /** One attempt's limit: connecting, sending, and receiving the response status. */
+    timeoutSeconds: number;
+    /** Delay before the first retry; doubles with each further retry (with jitter). */
+    retryBaseSeconds: number;
+    retryMaxSeconds: number;
+  };
+  streams: {
+    /** A run's stream events stay resumable (`after`) this long after the run ends. */
+    retentionSeconds: number;
+    /** A streaming run commits its events at most once per this many ms (never per token). */
+    flushMs: number;
+    /** graphql-ws pings every connection this often (0: never), so idle proxies keep it open. */
+    keepAliveSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -57,6 +94,27 @@ const envSchema = z.object({
   HOST: z.string().min(1).optional(),
   LANGGRAPH_GQL_DATA_DIR: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).optional(),
+  N_JOBS_PER_WORKER: z.coerce.number().int().min(1).max(1000).optional(),
+  RUN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).optional(),
+  RUN_LEASE_SECONDS: z.coerce.number().min(1).optional(),
+  RUN_MAX_ATTEMPTS: z.coerce.number().int().min(1).optional(),
+  CRON_SCHEDULER: z.stringbool().optional(),
+  CRON_TICK_SECONDS: z.coerce.number().min(0.05).max(3600).optional(),
+  WEBHOOK_SECRET: z
+    .string()
+    .min(1)
+    .refine((s) => !s.startsWith("whsec_") || /^[A-Za-z0-9+/]+={0,2}$/.test(s.slice(6)), {
+      message: 'a "whsec_" secret must be followed by base64 key bytes',
+    })
+    .optional(),
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: z.stringbool().optional(),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).optional(),
+  WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().positive().max(300).optional(),
+  WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number().positive().optional(),
+  WEBHOOK_RETRY_MAX_SECONDS: z.coerce.number().positive().optional(),
+  RUN_EVENT_RETENTION_SECONDS: z.coerce.number().int().min(1).optional(),
+  RUN_EVENT_FLUSH_MS: z.coerce.number().int().min(0).max(10_000).optional(),
+  STREAM_KEEPALIVE_SECONDS: z.coerce.number().min(0).max(3600).optional(),
 });
 
 export interface LoadConfigOptions {
@@ -79,8 +137,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     },
   });
   const command = (positionals[0] ?? "start") as Command;
-  if (!["start", "migrate"].includes(command)) {
-    throw new ConfigError(`unknown command "${command}": use start or migrate`);
+  if (!["start", "worker", "migrate"].includes(command)) {
+    throw new ConfigError(`unknown command "${command}": use start, worker or migrate`);
   }
 
   const configFile = resolve(cwd, values.config ?? "langgraph.json");
@@ -120,6 +178,34 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     store: file.store ?? null,
     logLevel: parsedEnv.data.LOG_LEVEL ?? "info",
     version: packageVersion(),
+    runs: {
+      concurrency: parsedEnv.data.N_JOBS_PER_WORKER ?? 10,
+      timeoutSeconds: parsedEnv.data.RUN_TIMEOUT_SECONDS ?? 3600,
+      // Renewed every third of this: a crashed worker's runs resume elsewhere this soon.
+      leaseSeconds: parsedEnv.data.RUN_LEASE_SECONDS ?? 30,
+      maxAttempts: parsedEnv.data.RUN_MAX_ATTEMPTS ?? 3,
+    },
+    crons: {
+      enabled: parsedEnv.data.CRON_SCHEDULER ?? true,
+      tickSeconds: parsedEnv.data.CRON_TICK_SECONDS ?? 10,
+    },
+    webhooks: {
+      secret: parsedEnv.data.WEBHOOK_SECRET ?? null,
+      allowPrivateTargets: parsedEnv.data.WEBHOOK_ALLOW_PRIVATE_TARGETS ?? false,
+      maxAttempts: parsedEnv.data.WEBHOOK_MAX_ATTEMPTS ?? 5,
+      timeoutSeconds: parsedEnv.data.WEBHOOK_TIMEOUT_SECONDS ?? 10,
+      // 10 s, 20 s, 40 s, 80 s: five attempts span about two and a half minutes.
+      retryBaseSeconds: parsedEnv.data.WEBHOOK_RETRY_BASE_SECONDS ?? 10,
+      retryMaxSeconds: parsedEnv.data.WEBHOOK_RETRY_MAX_SECONDS ?? 3600,
+    },
+    streams: {
+      retentionSeconds: parsedEnv.data.RUN_EVENT_RETENTION_SECONDS ?? 3600,
+      // Real models emit a token every 10-30 ms: 20 ms batches them while a subscriber in
+      // another process still sees tokens about as they come (local ones get them from memory).
+      flushMs: parsedEnv.data.RUN_EVENT_FLUSH_MS ?? 20,
+      // graphql-ws's own default; SSE gets yoga's keep-alive comment on the same period.
+      keepAliveSeconds: parsedEnv.data.STREAM_KEEPALIVE_SECONDS ?? 12,
+    },
   };
 }
 

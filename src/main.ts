@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   for (const [key, value] of Object.entries(config.graphEnv)) process.env[key] ??= value;
 
   if (config.command === "migrate") return runMigrate(config, log);
-  return runStart(config, log);
+  return runStart(config, log, { api: config.command === "start", worker: true });
 }
 
 async function runMigrate(config: Config, log: Logger) {
@@ -25,12 +25,19 @@ async function runMigrate(config: Config, log: Logger) {
   }
 }
 
-async function runStart(config: Config, log: Logger) {
+async function runStart(config: Config, log: Logger, roles: { api: boolean; worker: boolean }) {
   const started = Date.now();
-  const running = await startServer(config, log);
-  log.info(
-    `langgraph-gql ${config.version} serving ${config.graphs.length} graph(s) at ${running.url}/graphql (ready in ${Date.now() - started} ms)`,
-  );
+  const running = await startServer(config, log, roles);
+  const ready = `ready in ${Date.now() - started} ms`;
+  if (running.url) {
+    log.info(
+      `langgraph-gql ${config.version} serving ${config.graphs.length} graph(s) at ${running.url}/graphql (${ready}); executing up to ${config.runs.concurrency} runs at once`,
+    );
+  } else {
+    log.info(
+      `langgraph-gql ${config.version} worker executing up to ${config.runs.concurrency} runs at once (${ready})`,
+    );
+  }
   if (config.database.kind === "embedded") {
     log.info(`database: embedded PostgreSQL, data in ${config.database.dataDir}`);
   }

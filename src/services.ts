@@ -1,6 +1,23 @@
+import type pg from "pg";
 import { type AssistantService, createAssistantService } from "./assistants/service.ts";
+import { createServerCheckpointer, type ServerCheckpointSaver } from "./checkpoint/server.ts";
+import { type CronService, createCronService } from "./crons/service.ts";
 import type { Database } from "./db/database.ts";
 import type { GraphRegistry } from "./graphs/registry.ts";
+import type { Logger } from "./log.ts";
+import type { Boss } from "./queue/boss.ts";
+import type { Notifier } from "./queue/notifier.ts";
+import { createExecutor, type Executor } from "./runs/executor.ts";
+import { createRunService, type RunService } from "./runs/service.ts";
+import { createStoreService, type StoreService } from "./store/service.ts";
+import { createStreamService, type StreamOptions, type StreamService } from "./stream/service.ts";
+import { createThreadService, type ThreadService } from "./threads/service.ts";
+import {
+  createWebhookService,
+  type EndedRun,
+  type WebhookOptions,
+  type WebhookService,
+} from "./webhooks/service.ts";
 
 export interface ServerInfo {
   version: string;
@@ -12,18 +29,89 @@ export interface Services {
   db: Database;
   graphs: GraphRegistry;
   info: ServerInfo;
+  checkpointer: ServerCheckpointSaver;
   assistants: AssistantService;
+  threads: ThreadService;
+  runs: RunService;
+  executor: Executor;
+  streams: StreamService;
+  store: StoreService;
+  notifier: Notifier;
+  crons: CronService;
+  webhooks: WebhookService;
+  runHooks: RunHooks;
+}
+
+/**
+ * Work owed when a run ends, done inside the transaction that records the end — by the
+ * executor's finish(), by the lease reaper (runs whose worker died) and by the run service
+ * (pending runs interrupted before they started) alike.
+ */
+export interface RunHooks {
+  onFinish: Array<(client: pg.PoolClient, run: EndedRun) => Promise<void>>;
 }
 
 export function createServices(deps: {
   db: Database;
   graphs: GraphRegistry;
   info: ServerInfo;
+  boss: Boss;
+  notifier: Notifier;
+  log: Logger;
+  webhooks: WebhookOptions;
+  streams?: Partial<StreamOptions>;
 }): Services {
+  const { db, graphs, boss, notifier, log } = deps;
+  const checkpointer = createServerCheckpointer({ pool: db.pool });
+  const store = createStoreService({ db });
+  const assistants = createAssistantService({
+    db,
+    graphs,
+    deleteCheckpoints: (threadId) => checkpointer.deleteThread(threadId),
+  });
+  const threads = createThreadService({ db, graphs, checkpointer, store: store.backend });
+  // The executor reads run outcomes for the run service, which the executor calls back to
+  // finish runs; the late binding below closes that loop without a module-level cycle.
+  let executor: Executor | null = null;
+  // Filled below, once the services that register hooks exist; everyone holds this one array.
+  const runHooks: RunHooks = { onFinish: [] };
+  const runs = createRunService({
+    db,
+    assistants,
+    graphs,
+    boss,
+    notifier,
+    readOutcome: (run) => executor!.readOutcome(run),
+    onFinish: runHooks.onFinish,
+  });
+  const streams = createStreamService({ db, notifier, runs, threads, log, options: deps.streams });
+  const webhooks = createWebhookService({ db, boss, log, options: deps.webhooks });
+  runHooks.onFinish.push(webhooks.onRunEnded, streams.onRunFinished);
+  executor = createExecutor({
+    db,
+    graphs,
+    checkpointer,
+    store: store.backend,
+    runs,
+    log,
+    onFinish: runHooks.onFinish,
+    sinkFor: streams.sinkFor,
+  });
+  const crons = createCronService({ db, assistants, threads, graphs });
   return {
-    db: deps.db,
-    graphs: deps.graphs,
+    db,
+    graphs,
     info: deps.info,
-    assistants: createAssistantService({ db: deps.db }),
+    checkpointer,
+    assistants,
+    threads,
+    runs,
+    executor,
+    streams,
+    store,
+    notifier,
+    crons,
+    webhooks,
+    runHooks,
   };
 }

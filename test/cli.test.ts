@@ -1,45 +1,15 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { chmod, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
+import { type Cli, cli } from "./helpers/cli.ts";
 import { createEmptyDatabase, type TestDatabase } from "./helpers/db.ts";
 import { repoRoot } from "./helpers/server.ts";
 
-const bin = resolve(repoRoot, "bin", "langgraph-gql.mjs");
 const exampleConfig = resolve(repoRoot, "langgraph.json");
 
-interface Cli {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function cli(args: string[], env: Record<string, string | undefined>): Cli {
-  const { DATABASE_URL: _ignored, ...inherited } = process.env;
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...inherited, LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout?.on("data", (chunk) => (output += chunk));
-  child.stderr?.on("data", (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  return { child, output: () => output, exited };
-}
-
-/** Resolves with the GraphQL URL once the server says it is serving; rejects if it exits. */
-function serving(run: Cli): Promise<string> {
-  return new Promise((resolveUrl, reject) => {
-    const check = () => {
-      const match = /serving .* at (http:\/\/\S+\/graphql)/.exec(run.output());
-      if (match) resolveUrl(match[1]!);
-    };
-    run.child.stdout?.on("data", check);
-    run.child.stderr?.on("data", check);
-    run.exited.then((code) => reject(new Error(`exited with ${code}: ${run.output()}`)));
-  });
-}
+const serving = (run: Cli) =>
+  run.waitFor(/serving .* at (http:\/\/\S+\/graphql)/).then((m) => m[1]!);
 
 async function infoGraphs(graphqlUrl: string): Promise<string[]> {
   const response = await fetch(graphqlUrl, {

@@ -1,6 +1,5 @@
 import SchemaBuilder from "@pothos/core";
 import PrismaPlugin from "@pothos/plugin-prisma";
-import RelayPlugin from "@pothos/plugin-relay";
 import type { Caller } from "../auth/caller.ts";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
@@ -9,20 +8,20 @@ import type { Services } from "../services.ts";
 export interface GraphQLContext {
   caller: Caller;
   services: Services;
+  /** Aborted when the client goes away, so waiting resolvers stop waiting. */
+  signal?: AbortSignal;
 }
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   PrismaTypes: PrismaTypes;
   DefaultFieldNullability: false;
-  DefaultEdgesNullability: false;
-  DefaultNodeNullability: false;
   Scalars: {
     JSON: { Input: unknown; Output: unknown };
     DateTime: { Input: Date; Output: Date | string };
   };
 }>({
-  plugins: [PrismaPlugin, RelayPlugin],
+  plugins: [PrismaPlugin],
   defaultFieldNullability: false,
   prisma: {
     client: (ctx) => ctx.services.db.prisma,
@@ -31,12 +30,6 @@ export const builder = new SchemaBuilder<{
     filterConnectionTotalCount: true,
     onUnusedQuery: null,
   },
-  relay: {
-    clientMutationId: "omit",
-    cursorType: "String",
-    edgesFieldOptions: { nullable: false },
-    nodeFieldOptions: { nullable: false },
-  },
 });
-
 builder.queryType({});
+builder.mutationType({});

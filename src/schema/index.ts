@@ -3,6 +3,12 @@ import { builder } from "./builder.ts";
 import "./scalars.ts";
 import "./info.ts";
 import "./graph.ts";
+import "./store.ts";
+import "./assistant.ts";
+import "./thread.ts";
+import "./run.ts";
+import "./stream.ts";
+import "./cron.ts";
 
 export function buildSchema() {
   return builder.toSchema();

@@ -217,11 +217,12 @@ const UpdateThreadStateInput = builder.inputType("UpdateThreadStateInput", {
 });
 
 builder.queryFields((t) => ({
-  thread: t.prismaField({
-    type: "Thread",
+  // A plain field: Thread has no Prisma relations to plan, and the read is a prepared statement.
+  thread: t.field({
+    type: Thread,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_query, _root, { id }, ctx) => ctx.services.threads.get(ctx.caller, String(id)),
+    resolve: (_root, { id }, ctx) => ctx.services.threads.get(ctx.caller, String(id)),
   }),
   threads: t.field({
     type: ThreadConnection,
