@@ -1,12 +1,10 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { print } from "graphql";
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient } from "graphql-ws";
 import WebSocket from "ws";
 import type { StreamEventFieldsFragment } from "./gql/graphql.ts";
+import { fixturesConfig } from "./helpers/server.ts";
 
 /**
  * Real subscription clients for the stream tests: graphql-ws over `ws`, and graphql-sse (yoga's
@@ -169,30 +167,10 @@ export function ofType<T extends Event["__typename"]>(
 
 export const ids = (events: Event[]) => events.map((e) => e.id);
 
-const root = resolve(import.meta.dirname, "..");
-
 /**
- * A langgraph.json for the stream tests: the example graphs (chat agent, nested subgraphs), the
- * run-engine fixtures and the benchmark graphs, by absolute path.
+ * The langgraph.json the stream tests use: the run-engine fixtures plus the example graphs (chat
+ * agent, nested subgraphs) and the benchmark graphs (tokens, ticker).
  */
 export function streamConfigFile(): string {
-  const at = (file: string, name: string) => `${resolve(root, file)}:${name}`;
-  const dir = mkdtempSync(join(tmpdir(), "lgql-stream-"));
-  const file = join(dir, "langgraph.json");
-  writeFileSync(
-    file,
-    JSON.stringify({
-      graphs: {
-        agent: at("examples/graphs/chat-agent.ts", "graph"),
-        research: at("examples/graphs/subgraph.ts", "graph"),
-        slow: at("test/fixtures/graphs/runs.ts", "slow"),
-        append: at("test/fixtures/graphs/runs.ts", "appendItems"),
-        fails: at("test/fixtures/graphs/runs.ts", "fails"),
-        ask: at("test/fixtures/graphs/runs.ts", "ask"),
-        tokens: at("bench/graphs.ts", "tokens"),
-        ticker: at("bench/graphs.ts", "ticker"),
-      },
-    }),
-  );
-  return file;
+  return fixturesConfig;
 }
