@@ -73,20 +73,7 @@ export function createCronService(deps: {
 }) {
   const { prisma, pool } = deps.db;
 
-  async function transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN");
-      const result = await fn(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
+  const transaction = deps.db.transaction;
 
   async function get(_caller: Caller, id: string): Promise<Cron | null> {
     if (!isUuid(id)) return null;

@@ -8,9 +8,11 @@ import { applyMigrations } from "./migrate.ts";
 
 export interface Database {
   url: string;
-  /** Shared by Prisma (through its adapter) and by the raw SQL in src/db/sql.ts. */
+  /** Shared by Prisma (through its adapter) and by the raw SQL in src/db/sql/. */
   pool: pg.Pool;
   prisma: PrismaClient;
+  /** Runs `fn` in a transaction on one pooled connection: committed if it returns, else rolled back. */
+  transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -53,6 +55,20 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
     url,
     pool,
     prisma,
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN");
+        const result = await fn(client);
+        await client.query("COMMIT");
+        return result;
+      } catch (error) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
     async close() {
       await prisma.$disconnect();
       await pool.end().catch(() => undefined);

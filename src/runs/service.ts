@@ -88,20 +88,7 @@ export function createRunService(deps: {
   const { prisma, pool } = deps.db;
   const { boss, notifier } = deps;
 
-  async function transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN");
-      const result = await fn(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
+  const transaction = deps.db.transaction;
 
   /**
    * Gives the next run of a thread its job, if the thread has no running run. Called wherever a

@@ -17,7 +17,7 @@ import {
 } from "../runs/service.ts";
 import type { ThreadService } from "../threads/service.ts";
 import { isUuid } from "../validation.ts";
-import type { StreamEvent } from "./events.ts";
+import type { EventBatch, StreamEvent } from "./events.ts";
 import { type EndState, type EventStream, follow } from "./follow.ts";
 import { createStreamHub } from "./hub.ts";
 import { batchOf, createRunWriter, repairEvents, writeFor } from "./writer.ts";
@@ -82,29 +82,18 @@ export function createStreamService(deps: {
    * in the log or the run is not over.
    */
   async function repairEnd(runId: string, threadId: string): Promise<boolean> {
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN");
-      if (!(await sql.lockThreadForRepair(client, threadId))) {
-        await client.query("ROLLBACK");
-        return false;
-      }
+    let repaired: EventBatch | null = null;
+    const done = await deps.db.transaction(async (client) => {
+      if (!(await sql.lockThreadForRepair(client, threadId))) return false;
       const run = await sql.unendedRun(client, runId, options.retentionSeconds);
-      if (!run) {
-        await client.query("COMMIT");
-        return true;
-      }
+      if (!run) return true;
       const events = await repairEvents(client, run, await sql.lastThreadEventId(client, threadId));
       await writeFor(client, run, events, hub.origin);
-      await client.query("COMMIT");
-      hub.publish(batchOf(run.id, run.threadId, events));
+      repaired = batchOf(run.id, run.threadId, events);
       return true;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
+    if (repaired) hub.publish(repaired);
+    return done;
   }
 
   /** A log without an end whose run is gone (deleted with its thread mid-run): end it. */

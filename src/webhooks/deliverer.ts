@@ -184,18 +184,10 @@ export function createWebhookDeliverer(deps: {
     jobId: string,
     record: (client: pg.PoolClient) => Promise<unknown>,
   ): Promise<void> {
-    const client = await db.pool.connect();
-    try {
-      await client.query("BEGIN");
+    await db.transaction(async (client) => {
       await record(client);
       await boss.complete(WEBHOOK_QUEUE, jobId, { db: inTransaction(client) });
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   return {
