@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import type pg from "pg";
 import type { AssistantService } from "../assistants/service.ts";
 import type { Caller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
