@@ -2,6 +2,7 @@ import type { BaseStore, LangGraphRunnableConfig, StreamMode } from "@langchain/
 import { Command } from "@langchain/langgraph";
 import type pg from "pg";
 import type { Database } from "../db/database.ts";
+import { runForExecution } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import type { LoadedGraph } from "../graphs/load.ts";
@@ -81,7 +82,7 @@ const LANGGRAPH_MODES: Record<string, StreamMode> = {
  * thread — in one transaction, so a crash leaves either the old picture or the new one.
  */
 export function createExecutor(deps: ExecutorDeps) {
-  const { prisma, pool } = deps.db;
+  const { pool } = deps.db;
 
   async function graphFor(
     run: Run & { assistant: { graphId: string } },
@@ -138,10 +139,7 @@ export function createExecutor(deps: ExecutorDeps) {
 
   /** The values and interrupts a finished run left: the state at the last checkpoint it wrote. */
   async function readOutcome(run: Run): Promise<{ values: unknown; interrupts: InterruptJson[] }> {
-    const full = await prisma.run.findUnique({
-      where: { id: run.id },
-      include: { assistant: true, thread: true },
-    });
+    const full = await runForExecution(pool, run.id);
     if (!full) return { values: null, interrupts: [] };
     const checkpointId = await sql.lastRunCheckpoint(pool, run.threadId, run.id);
     if (!checkpointId) return { values: null, interrupts: [] };
@@ -154,10 +152,7 @@ export function createExecutor(deps: ExecutorDeps) {
   }
 
   async function execute(runId: string, owner: string, signal: AbortSignal): Promise<void> {
-    const run = await prisma.run.findUnique({
-      where: { id: runId },
-      include: { assistant: true, thread: true },
-    });
+    const run = await runForExecution(pool, runId);
     if (!run) return;
     const sink = deps.sinkFor?.(run) ?? null;
     const { config, context } = buildConfig(run);
@@ -269,11 +264,10 @@ export function createExecutor(deps: ExecutorDeps) {
     try {
       ended = await deps.runs.transaction(async (client) => {
         await sql.lockThread(client, run.threadId);
-        if (!(await sql.finishRun(client, run.id, owner, end))) return null;
+        const finished = await sql.finishRun(client, run.id, owner, end);
+        if (!finished) return null;
         await sql.setThreadState(client, run.threadId, state);
         await sql.settleThreadStatus(client, run.threadId, settledStatus(end.status, state));
-        const row = (await prisma.run.findUnique({ where: { id: run.id } }))!;
-        const finished: Run = { ...row, status: end.status, error: end.error, endedAt: new Date() };
         for (const hook of deps.onFinish ?? []) await hook(client, finished);
         // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
         await sink?.finish(client, finished, outcome);
@@ -309,13 +303,11 @@ export function createExecutor(deps: ExecutorDeps) {
   /** ROLLBACK: the run and everything it wrote go; the thread is as it was before it. */
   async function rollback(run: Run, sink: RunEventSink | null) {
     // started_at is the first claim's time: it covers what every attempt of the run wrote.
-    const startedAt = (await prisma.run.findUnique({ where: { id: run.id } }))?.startedAt;
-    if (startedAt) await deps.checkpointer.deleteWritesSince(run.threadId, startedAt);
-    const graph = await graphFor(
-      (await prisma.run.findUnique({ where: { id: run.id }, include: { assistant: true } })) ??
-        (run as never),
-      {},
-    ).catch(() => null);
+    const current = await runForExecution(pool, run.id);
+    if (current?.startedAt) {
+      await deps.checkpointer.deleteWritesSince(run.threadId, current.startedAt);
+    }
+    const graph = current ? await graphFor(current, {}).catch(() => null) : null;
     const state = graph
       ? stateOutcome(await graph.getState({ configurable: { thread_id: run.threadId } }))
       : null;

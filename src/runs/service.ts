@@ -3,7 +3,7 @@ import type pg from "pg";
 import type { AssistantService } from "../assistants/service.ts";
 import type { Caller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
-import { runById } from "../db/sql/reads.ts";
+import { runById, runStatus } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Run, RunStatus } from "../generated/prisma/client.ts";
@@ -148,11 +148,8 @@ export function createRunService(deps: {
       };
       const check = async () => {
         try {
-          const row = await prisma.run.findUnique({
-            where: { id: runId },
-            select: { status: true },
-          });
-          if (!row || FINAL_STATUSES.includes(row.status)) finish();
+          const status = await runStatus(pool, runId);
+          if (status === null || FINAL_STATUSES.includes(status as RunStatus)) finish();
         } catch (error) {
           finish(error);
         }

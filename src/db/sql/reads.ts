@@ -35,8 +35,11 @@ export async function runById(pool: pg.Pool, id: string): Promise<Run | null> {
     text: "SELECT * FROM run WHERE id = $1::uuid",
     values: [id],
   });
-  const row = rows[0];
-  if (!row) return null;
+  return rows[0] ? rowToRun(rows[0]) : null;
+}
+
+/** A run row (SELECT * / RETURNING *) in Prisma's shape. */
+export function rowToRun(row: Record<string, any>): Run {
   return {
     id: row.id,
     threadId: row.thread_id,
@@ -68,5 +71,45 @@ export async function runById(pool: pg.Pool, id: string): Promise<Run | null> {
     updatedAt: row.updated_at,
     startedAt: row.started_at,
     endedAt: row.ended_at,
+  };
+}
+
+/** A run's status, or null when it no longer exists (what waiters poll). */
+export async function runStatus(pool: pg.Pool, id: string): Promise<string | null> {
+  const { rows } = await pool.query({
+    name: "run_status",
+    text: "SELECT status::text FROM run WHERE id = $1::uuid",
+    values: [id],
+  });
+  return rows[0]?.status ?? null;
+}
+
+export interface ExecutionRun extends Run {
+  assistant: { graphId: string; config: unknown; context: unknown; metadata: unknown };
+  thread: { config: unknown; metadata: unknown };
+}
+
+/** A run with what executing it needs from its assistant and thread, in one round trip. */
+export async function runForExecution(pool: pg.Pool, id: string): Promise<ExecutionRun | null> {
+  const { rows } = await pool.query({
+    name: "run_for_execution",
+    text: `SELECT r.*, a.graph_id AS assistant_graph_id, a.config AS assistant_config,
+             a.context AS assistant_context, a.metadata AS assistant_metadata,
+             t.config AS thread_config, t.metadata AS thread_metadata
+           FROM run r JOIN assistant a ON a.id = r.assistant_id JOIN thread t ON t.id = r.thread_id
+           WHERE r.id = $1::uuid`,
+    values: [id],
+  });
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    ...rowToRun(row),
+    assistant: {
+      graphId: row.assistant_graph_id,
+      config: row.assistant_config,
+      context: row.assistant_context,
+      metadata: row.assistant_metadata,
+    },
+    thread: { config: row.thread_config, metadata: row.thread_metadata },
   };
 }

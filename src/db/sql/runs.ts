@@ -1,4 +1,6 @@
 import type pg from "pg";
+import type { Run } from "../../generated/prisma/client.ts";
+import { rowToRun } from "./reads.ts";
 
 /**
  * The run engine's SQL. Correctness lives here, in the database: a partial unique index allows one
@@ -287,20 +289,21 @@ export interface RunEnd {
   error: { type: string; message: string } | null;
 }
 
-/** RUNNING -> a final status, if this worker still holds the run. */
+/** RUNNING -> a final status, if this worker still holds the run; the finished row, else null. */
 export async function finishRun(
   client: Queryable,
   runId: string,
   owner: string,
   end: RunEnd,
-): Promise<boolean> {
-  const { rowCount } = await client.query(
+): Promise<Run | null> {
+  const { rows } = await client.query(
     `UPDATE run SET status = $3::"RunStatus", error = $4::jsonb, ended_at = now(), updated_at = now(),
        lease_owner = NULL, lease_expires_at = NULL, cancel_action = NULL
-     WHERE id = $1::uuid AND lease_owner = $2 AND status = 'RUNNING'`,
+     WHERE id = $1::uuid AND lease_owner = $2 AND status = 'RUNNING'
+     RETURNING *`,
     [runId, owner, end.status, end.error ? JSON.stringify(end.error) : null],
   );
-  return (rowCount ?? 0) > 0;
+  return rows[0] ? rowToRun(rows[0]) : null;
 }
 
 /** Gives a run back to the queue from the worker holding it (graceful shutdown). */
