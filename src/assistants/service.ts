@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Caller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
+import { assistantById } from "../db/sql/reads.ts";
 import { assistantVersionsPage, type Direction, searchPage, Where } from "../db/sql/search.ts";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Assistant, AssistantVersion } from "../generated/prisma/client.ts";
@@ -75,7 +76,7 @@ export function createAssistantService(deps: {
 
   async function get(_caller: Caller, idOrGraphId: string): Promise<Assistant | null> {
     const id = resolveId(idOrGraphId);
-    return id ? prisma.assistant.findUnique({ where: { id } }) : null;
+    return id ? assistantById(pool, id) : null;
   }
 
   async function require(caller: Caller, idOrGraphId: string, field = "id"): Promise<Assistant> {
