@@ -69,7 +69,17 @@ export function createServices(deps: {
     graphs,
     deleteCheckpoints: (threadId) => checkpointer.deleteThread(threadId),
   });
-  const threads = createThreadService({ db, graphs, checkpointer, store: store.backend });
+  const threads = createThreadService({
+    db,
+    graphs,
+    checkpointer,
+    store: store.backend,
+    // Bound late: the run service is created below (it needs the thread service's neighbours).
+    stopRuns: async (caller, threadId) => {
+      const stopped = await runs.cancelRuns(caller, { threadId, action: "INTERRUPT" });
+      for (const run of stopped) await runs.waitForEnd(run.id);
+    },
+  });
   // The executor reads run outcomes for the run service, which the executor calls back to
   // finish runs; the late binding below closes that loop without a module-level cycle.
   let executor: Executor | null = null;

@@ -6,6 +6,7 @@ import {
   CreateRunDocument,
   CreateThreadDocument,
   DeleteRunDocument,
+  DeleteThreadDocument,
   RunDocument,
   type RunInput,
   RunResultDocument,
@@ -540,6 +541,30 @@ describe("cancel", () => {
       errorOf(await server.request(CancelRunDocument, { id: randomUUID() })).extensions.code,
     ).toBe("NOT_FOUND");
     await server.query(CancelRunDocument, { id: run.id, wait: true });
+  });
+});
+
+describe("deleting a thread with a run in flight", () => {
+  it("stops the run first, so nothing is written for the deleted thread", async () => {
+    const threadId = await newThread();
+    const run = await createRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      config: { configurable: { steps: 100, delayMs: 100 } },
+    });
+    await until(
+      () => checkpointSteps(threadId),
+      (n) => n >= 2,
+      "the run to start",
+    );
+    expect((await server.query(DeleteThreadDocument, { id: threadId })).deleteThread).toBe(
+      threadId,
+    );
+    expect((await server.query(RunDocument, { id: run.id })).run).toBeNull();
+    // Had the run kept going, its next step would have checkpointed by now.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await checkpointSteps(threadId)).toBe(0);
   });
 });
 

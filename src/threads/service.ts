@@ -100,6 +100,8 @@ export function createThreadService(deps: {
   graphs: GraphRegistry;
   checkpointer: ThreadCheckpointer;
   store: BaseStore;
+  /** Stops the runs in flight on a thread (cancel, and wait for them to stop). */
+  stopRuns?: (caller: Caller, threadId: string) => Promise<void>;
 }) {
   const { prisma, pool } = deps.db;
   const { graphs, checkpointer } = deps;
@@ -300,6 +302,9 @@ export function createThreadService(deps: {
 
     async delete(caller: Caller, id: string): Promise<string> {
       const thread = await require(caller, id);
+      // A run in flight is stopped first: left running, it would keep writing checkpoints for a
+      // thread that no longer exists.
+      await deps.stopRuns?.(caller, thread.id);
       await prisma.thread.delete({ where: { id: thread.id } });
       await checkpointer.deleteThread(thread.id);
       return thread.id;
