@@ -30,7 +30,6 @@
  * CHECKPOINTS (1500), PAGE_REQUESTS (50), LOG_LEVEL (error).
  */
 import { randomUUID } from "node:crypto";
-import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { AIMessage, type BaseMessage, HumanMessage } from "@langchain/core/messages";
@@ -40,7 +39,15 @@ import { anonymousCaller } from "../src/auth/caller.ts";
 import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
 import { type BareYoga, startBareYoga } from "./lib/bare-yoga.ts";
-import { createHttpClient, type HttpClient, runClosedLoop, timeSequential } from "./lib/load.ts";
+import {
+  createHttpClient,
+  type GraphQLResponse,
+  type HttpClient,
+  loadAverage,
+  runClosedLoop,
+  timeSequential,
+  withCpu,
+} from "./lib/load.ts";
 import { createScratchDatabase, DEFAULT_DATABASE_URL, type ScratchDatabase } from "./lib/pg.ts";
 import {
   formatBytes,
@@ -71,11 +78,6 @@ const CONFIG_FILE = fileURLToPath(new URL("./langgraph.json", import.meta.url));
 const FILLER =
   "Sure. Here is a short summary of what we discussed so far, with the numbers you asked for and a note on the next step we agreed on. ";
 
-interface GraphQLResponse<T> {
-  data?: T;
-  errors?: Array<{ message: string }>;
-}
-
 function graphql(client: HttpClient) {
   /** POST /graphql; returns the raw body, failing on a transport or GraphQL error. */
   const raw = async (query: string, variables?: Record<string, unknown>): Promise<string> => {
@@ -92,21 +94,6 @@ function graphql(client: HttpClient) {
     return body.data!;
   };
   return { raw, data };
-}
-
-/** The machine's load: the benchmark shares its cores with whatever else runs. */
-function loadAverage(): string {
-  const [one, five] = os.loadavg();
-  return `load average ${one!.toFixed(2)} (1 min) ${five!.toFixed(2)} (5 min) on ${os.availableParallelism()} cores`;
-}
-
-/** CPU time of this process (server + client) over `fn`, as a share of one core. */
-async function withCpu<T>(fn: () => Promise<T>): Promise<{ result: T; cpu: number }> {
-  const start = process.cpuUsage();
-  const t0 = performance.now();
-  const result = await fn();
-  const used = process.cpuUsage(start);
-  return { result, cpu: (used.user + used.system) / 1000 / (performance.now() - t0) };
 }
 
 function message(i: number) {

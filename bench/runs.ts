@@ -39,7 +39,6 @@
  * SKIP_PEER (set to skip the peer).
  */
 import { randomUUID } from "node:crypto";
-import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
@@ -51,9 +50,12 @@ import { ONE_NODE_REPLY, one_node } from "./graphs.ts";
 import {
   type ClosedLoopResult,
   createHttpClient,
+  graphqlData,
   type HttpClient,
+  loadAverage,
   runClosedLoop,
   timeSequential,
+  withCpu,
 } from "./lib/load.ts";
 import { type PeerDevServer, startPeerDevServer } from "./lib/peer-dev-server.ts";
 import { createScratchDatabase, DEFAULT_DATABASE_URL, type ScratchDatabase } from "./lib/pg.ts";
@@ -80,11 +82,6 @@ const WARMUP = 20;
 const CONFIG_FILE = fileURLToPath(new URL("./langgraph.json", import.meta.url));
 const INPUT = { messages: [{ role: "user", content: "hi" }] };
 
-interface GraphQLResponse<T> {
-  data?: T;
-  errors?: Array<{ message: string }>;
-}
-
 interface Values {
   messages?: Array<{ content?: unknown }>;
 }
@@ -98,14 +95,7 @@ function checkReply(values: Values | null | undefined, who: string): void {
 
 /** Our server over GraphQL: the handful of operations this benchmark sends. */
 function oursClient(client: HttpClient) {
-  const data = async <T>(query: string, variables?: Record<string, unknown>): Promise<T> => {
-    const res = await client.request("POST", "/graphql", { query, variables });
-    const body = JSON.parse(res.body) as GraphQLResponse<T>;
-    if (res.status !== 200 || body.errors?.length || !body.data) {
-      throw new Error(`GraphQL ${res.status}: ${res.body.slice(0, 500)}`);
-    }
-    return body.data;
-  };
+  const data = graphqlData(client);
   const waitRunQuery =
     "mutation ($input: RunInput!) { waitRun(input: $input) { run { status } values } }";
   return {
@@ -163,21 +153,6 @@ async function startOurs(
     },
   });
   return startServer(config, createLogger(config.logLevel), roles);
-}
-
-/** The machine's load: the benchmark shares its cores with whatever else runs. */
-function loadAverage(): string {
-  const [one, five] = os.loadavg();
-  return `load average ${one!.toFixed(2)} (1 min) ${five!.toFixed(2)} (5 min) on ${os.availableParallelism()} cores`;
-}
-
-/** CPU time of this process over `fn`, as a share of one core. */
-async function withCpu<T>(fn: () => Promise<T>): Promise<{ result: T; cpu: number }> {
-  const start = process.cpuUsage();
-  const t0 = performance.now();
-  const result = await fn();
-  const used = process.cpuUsage(start);
-  return { result, cpu: (used.user + used.system) / 1000 / (performance.now() - t0) };
 }
 
 function latencyRow(subject: string, scenario: string, latencies: number[]): Row {

@@ -13,6 +13,7 @@ import {
   ThreadDocument,
   UpdateCronDocument,
 } from "./gql/graphql.ts";
+import { errorOf } from "./helpers/graphql.ts";
 import { fixturesConfig, startTestServer, type TestServer } from "./helpers/server.ts";
 import { type Receiver, startReceiver, until } from "./helpers/webhook-receiver.ts";
 
@@ -40,11 +41,6 @@ afterAll(async () => {
   await server?.stop();
   await receiver?.close();
 });
-
-function errorOf(result: { errors?: ReadonlyArray<{ message: string; extensions?: unknown }> }) {
-  expect(result.errors).toHaveLength(1);
-  return result.errors![0]! as { message: string; extensions: { code: string; field?: string } };
-}
 
 const newThread = async () => (await server.query(CreateThreadDocument, {})).createThread.id;
 const createCron = async (input: CreateCronInput) =>

@@ -12,6 +12,7 @@ import {
   RunWebhookDeliveriesDocument,
   UpdateCronDocument,
 } from "./gql/graphql.ts";
+import { errorOf } from "./helpers/graphql.ts";
 import { fixturesConfig, startTestServer, type TestServer } from "./helpers/server.ts";
 import {
   expectedSignature,
@@ -49,11 +50,6 @@ afterAll(async () => {
   await server?.stop();
   await receiver?.close();
 });
-
-function errorOf(result: { errors?: ReadonlyArray<{ message: string; extensions?: unknown }> }) {
-  expect(result.errors).toHaveLength(1);
-  return result.errors![0]! as { message: string; extensions: { code: string; field?: string } };
-}
 
 const newThread = async () => (await server.query(CreateThreadDocument, {})).createThread.id;
 const createRun = async (input: RunInput) =>

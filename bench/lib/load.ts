@@ -7,6 +7,7 @@
  * beyond what the measurement needs).
  */
 import http from "node:http";
+import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { type Summary, summarize } from "./stats.ts";
 
@@ -210,5 +211,37 @@ export function createHttpClient(baseUrl: string, options: HttpClientOptions = {
     close() {
       agent.destroy();
     },
+  };
+}
+
+/** The machine's load: a benchmark shares its cores with whatever else runs. */
+export function loadAverage(): string {
+  const [one, five] = os.loadavg();
+  return `load average ${one!.toFixed(2)} (1 min) ${five!.toFixed(2)} (5 min) on ${os.availableParallelism()} cores`;
+}
+
+/** CPU time of this process (server and client when both run here) over `fn`, as a share of one core. */
+export async function withCpu<T>(fn: () => Promise<T>): Promise<{ result: T; cpu: number }> {
+  const start = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await fn();
+  const used = process.cpuUsage(start);
+  return { result, cpu: (used.user + used.system) / 1000 / (performance.now() - t0) };
+}
+
+export interface GraphQLResponse<T> {
+  data?: T;
+  errors?: Array<{ message: string }>;
+}
+
+/** POST /graphql through `client`; the data, failing on a transport or GraphQL error. */
+export function graphqlData(client: HttpClient) {
+  return async <T>(query: string, variables?: Record<string, unknown>): Promise<T> => {
+    const res = await client.request("POST", "/graphql", { query, variables });
+    const body = JSON.parse(res.body) as GraphQLResponse<T>;
+    if (res.status !== 200 || body.errors?.length || !body.data) {
+      throw new Error(`GraphQL ${res.status}: ${res.body.slice(0, 500)}`);
+    }
+    return body.data;
   };
 }
