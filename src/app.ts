@@ -1,18 +1,28 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
-import type { ExecutionArgs } from "graphql";
+import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import { type ExecutionArgs, GraphQLError, NoSchemaIntrospectionCustomRule } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
-import { createYoga, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
-import { anonymousCaller } from "./auth/caller.ts";
-import type { Config } from "./config.ts";
+import {
+  type Authenticator,
+  createAuthenticator,
+  requestForConnection,
+  requestForHandler,
+} from "./auth/authenticate.ts";
+import { type Authorizer, createAuthorizer, openAuthorizer } from "./auth/authorizer.ts";
+import type { Caller } from "./auth/caller.ts";
+import { loadAuthModule } from "./auth/load.ts";
+import type { Config, SecurityConfig } from "./config.ts";
 import { createCronScheduler } from "./crons/scheduler.ts";
 import { type Database, migrate, openDatabase, resolveServer } from "./db/database.ts";
 import { CRONS_CHANNEL } from "./db/sql/crons.ts";
 import { RUN_EVENTS_CHANNEL } from "./db/sql/events.ts";
 import { RUN_CONTROL_CHANNEL, RUNS_CHANNEL } from "./db/sql/runs.ts";
 import { WEBHOOKS_CHANNEL } from "./db/sql/webhooks.ts";
+import { DomainError } from "./errors.ts";
 import { loadGraphRegistry } from "./graphs/registry.ts";
 import type { Logger } from "./log.ts";
 import { createBoss, startBoss } from "./queue/boss.ts";
@@ -35,12 +45,37 @@ export interface App {
   close(graceMs?: number): Promise<void>;
 }
 
-export function buildApp(deps: { services: Services; log: Logger; keepAliveMs?: number }): App {
+/** Open, with generous limits: what tests and `buildApp` callers get unless they say otherwise. */
+export const defaultSecurity: SecurityConfig = {
+  graphiql: true,
+  introspection: true,
+  corsOrigins: ["*"],
+  maxBodyBytes: 10 * 1024 * 1024,
+  maxDepth: 15,
+  maxAliases: 30,
+  maxTokens: 5000,
+  maxCost: 20_000,
+  maxDirectives: 50,
+};
+
+const openAuthenticator = createAuthenticator({ apiKeys: [], authenticate: null });
+
+export function buildApp(deps: {
+  services: Services;
+  log: Logger;
+  keepAliveMs?: number;
+  authenticator?: Authenticator;
+  security?: SecurityConfig;
+}): App {
   const { services, log } = deps;
+  const authenticator = deps.authenticator ?? openAuthenticator;
+  const security = deps.security ?? defaultSecurity;
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: "/graphql",
     landingPage: false,
+    graphiql: security.graphiql,
+    cors: corsOptions(security.corsOrigins),
     logging: {
       debug: (...args) => log.debug(args.map(String).join(" ")),
       info: (...args) => log.info(args.map(String).join(" ")),
@@ -50,9 +85,10 @@ export function buildApp(deps: { services: Services; log: Logger; keepAliveMs?: 
       error: (...args) => log.debug(args.map(String).join(" ")),
     },
     maskedErrors: { maskError: createMaskError(log) },
-    plugins: [useClientErrorCodes(), useSubscriptionRefusals()],
-    context: ({ request }): GraphQLContext => ({
-      caller: anonymousCaller,
+    plugins: [useClientErrorCodes(), useSubscriptionRefusals(), ...hardeningPlugins(security)],
+    context: async ({ request, caller }: { request?: Request; caller?: Caller }) => ({
+      // graphql-ws authenticated once, at connection_init; HTTP and SSE authenticate per request.
+      caller: caller ?? (await authenticateRequest(authenticator, request)),
       services,
       signal: request?.signal,
     }),
@@ -63,6 +99,7 @@ export function buildApp(deps: { services: Services; log: Logger; keepAliveMs?: 
       void health(services.db, res);
       return;
     }
+    if (refuseOversizedBody(req, res, security.maxBodyBytes)) return;
     void yoga.handle(req as IncomingMessage, res as ServerResponse);
   });
 
@@ -73,12 +110,39 @@ export function buildApp(deps: { services: Services; log: Logger; keepAliveMs?: 
     {
       execute: (args) => (args as EnvelopedArgs).rootValue.execute(args) as never,
       subscribe: (args) => (args as EnvelopedArgs).rootValue.subscribe(args) as never,
+      onConnect: async (ctx) => {
+        const extra = ctx.extra as typeof ctx.extra & { caller?: Caller };
+        try {
+          extra.caller = await authenticator.authenticate(
+            requestForConnection(
+              `http://localhost${ctx.extra.request.url ?? "/graphql"}`,
+              ctx.extra.request.headers,
+              ctx.connectionParams,
+            ),
+          );
+          return true;
+        } catch (error) {
+          if (!(error instanceof DomainError)) {
+            log.error("authenticate failed on a graphql-ws connection", { error });
+          }
+          // 4401/4403 are graphql-ws close codes its client does not retry; the reason carries
+          // our error code like extensions.code does on HTTP.
+          const code = error instanceof DomainError ? error.code : "INTERNAL_SERVER_ERROR";
+          const reason = error instanceof DomainError ? error.message : "authentication failed";
+          ctx.extra.socket.close(
+            code === "FORBIDDEN" ? 4403 : code === "UNAUTHENTICATED" ? 4401 : 4500,
+            `${code}: ${reason}`.slice(0, 120),
+          );
+          return false;
+        }
+      },
       onSubscribe: async (ctx, _id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
+          caller: (ctx.extra as { caller?: Caller }).caller,
         });
         const args = {
           schema,
@@ -133,6 +197,80 @@ type EnvelopedArgs = ExecutionArgs & {
   };
 };
 
+async function authenticateRequest(
+  authenticator: Authenticator,
+  request: Request | undefined,
+): Promise<Caller> {
+  if (authenticator.open || !request) return authenticator.authenticate(request as Request);
+  try {
+    return await authenticator.authenticate(requestForHandler(request));
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    // Thrown from the context factory, so it must carry its HTTP status itself.
+    const status = error.code === "FORBIDDEN" ? 403 : error.code === "UNAUTHENTICATED" ? 401 : 400;
+    throw new GraphQLError(error.message, {
+      extensions: {
+        code: error.code,
+        http: {
+          status,
+          headers: status === 401 ? { "www-authenticate": 'Bearer realm="langgraph-gql"' } : {},
+        },
+      },
+    });
+  }
+}
+
+/**
+ * Limits checked before a document executes (GraphQL Armor: depth, aliases, tokens, cost,
+ * directives), and introspection/field suggestions off when introspection is disabled. What
+ * they refuse comes back as BAD_USER_INPUT through useClientErrorCodes.
+ */
+function hardeningPlugins(security: SecurityConfig): Plugin[] {
+  const plugins: Plugin[] = [
+    EnvelopArmorPlugin({
+      maxDepth: { n: security.maxDepth, exposeLimits: true, flattenFragments: true },
+      maxAliases: { n: security.maxAliases, exposeLimits: true },
+      maxTokens: { n: security.maxTokens, exposeLimits: true },
+      costLimit: { maxCost: security.maxCost, exposeLimits: true },
+      maxDirectives: { n: security.maxDirectives, exposeLimits: true },
+      blockFieldSuggestion: { enabled: !security.introspection },
+    }) as Plugin,
+  ];
+  if (!security.introspection) {
+    plugins.push({
+      onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
+    });
+  }
+  return plugins;
+}
+
+function corsOptions(origins: string[]) {
+  if (origins.length === 0) return false as const;
+  if (origins.includes("*")) return { origin: "*" };
+  return { origin: origins, credentials: true };
+}
+
+/** 413 for a declared body over the limit; 411 for a POST that does not declare its length. */
+function refuseOversizedBody(req: IncomingMessage, res: ServerResponse, maxBytes: number): boolean {
+  const declared = req.headers["content-length"];
+  let problem: { status: number; message: string } | null = null;
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    problem = { status: 413, message: `request body over the limit of ${maxBytes} bytes` };
+  } else if (declared === undefined && req.method === "POST" && req.headers["transfer-encoding"]) {
+    problem = { status: 411, message: "a POST body must declare its Content-Length" };
+  }
+  if (!problem) return false;
+  res
+    .writeHead(problem.status, { "content-type": "application/json", connection: "close" })
+    .end(
+      JSON.stringify({
+        errors: [{ message: problem.message, extensions: { code: "BAD_USER_INPUT" } }],
+      }),
+    );
+  req.resume();
+  return true;
+}
+
 async function health(db: Database, res: ServerResponse) {
   try {
     await db.pool.query("SELECT 1");
@@ -166,6 +304,10 @@ export async function startServer(
 ): Promise<RunningServer> {
   // Graphs first: a broken langgraph.json should fail before we touch (or start) a database.
   const graphs = await loadGraphRegistry(config.graphs);
+  const authModule = config.auth ? await loadAuthModule(config.auth) : null;
+  const authorizer: Authorizer = authModule
+    ? createAuthorizer(authModule.handlers)
+    : openAuthorizer;
   const server = await resolveServer(config.database, (m) => log.info(m));
   const cleanup: Array<() => Promise<unknown>> = [() => server.stop()];
   const stopAll = async () => {
@@ -202,6 +344,7 @@ export async function startServer(
       log,
       webhooks: config.webhooks,
       streams: config.streams,
+      authorizer,
     });
     services.streams.start();
     cleanup.push(async () => services.streams.stop());
@@ -252,7 +395,18 @@ export async function startServer(
     let app: App | null = null;
     let url: string | null = null;
     if (roles.api) {
-      app = buildApp({ services, log, keepAliveMs: config.streams.keepAliveSeconds * 1000 });
+      const authenticator = createAuthenticator({
+        apiKeys: config.apiKeys,
+        authenticate: authModule?.authenticate ?? null,
+      });
+      (authenticator.open ? log.warn : log.info)(`authentication: ${authenticator.description}`);
+      app = buildApp({
+        services,
+        log,
+        keepAliveMs: config.streams.keepAliveSeconds * 1000,
+        authenticator,
+        security: config.security,
+      });
       const opened = app;
       // Registered last, so it stops first: no new requests while workers drain.
       cleanup.push(() => opened.close());

@@ -27,6 +27,13 @@ export interface Config {
   graphEnv: Record<string, string>;
   /** `auth.path` of langgraph.json, resolved; used by the auth layer. */
   auth: { path: string; exportName: string } | null;
+  /**
+   * API keys a request must present (x-api-key or Authorization: Bearer); empty: none needed.
+   * From LANGGRAPH_GQL_API_KEYS (comma-separated) and LANGGRAPH_GQL_API_KEYS_FILE (one per line).
+   */
+  apiKeys: string[];
+  /** Hardening of the GraphQL surface (see the README's "Securing a deployment"). */
+  security: SecurityConfig;
   /** Raw `store` section of langgraph.json (index/ttl settings). */
   store: Record<string, unknown> | null;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
@@ -68,6 +75,21 @@ export interface Config {
     /** graphql-ws pings every connection this often (0: never), so idle proxies keep it open. */
     keepAliveSeconds: number;
   };
+}
+
+export interface SecurityConfig {
+  graphiql: boolean;
+  introspection: boolean;
+  /** Origins allowed by CORS: ["*"] any, [] none (same-origin only). */
+  corsOrigins: string[];
+  /** Larger request bodies are refused with 413 before they are parsed. */
+  maxBodyBytes: number;
+  /** Limits checked before execution; a document over any of them is refused. */
+  maxDepth: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxCost: number;
+  maxDirectives: number;
 }
 
 export class ConfigError extends Error {
@@ -115,6 +137,17 @@ const envSchema = z.object({
   RUN_EVENT_RETENTION_SECONDS: z.coerce.number().int().min(1).optional(),
   RUN_EVENT_FLUSH_MS: z.coerce.number().int().min(0).max(10_000).optional(),
   STREAM_KEEPALIVE_SECONDS: z.coerce.number().min(0).max(3600).optional(),
+  LANGGRAPH_GQL_API_KEYS: z.string().optional(),
+  LANGGRAPH_GQL_API_KEYS_FILE: z.string().min(1).optional(),
+  GRAPHIQL: z.stringbool().optional(),
+  INTROSPECTION: z.stringbool().optional(),
+  CORS_ORIGINS: z.string().optional(),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).optional(),
+  GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(1).optional(),
+  GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).optional(),
+  GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(10).optional(),
+  GRAPHQL_MAX_COST: z.coerce.number().int().min(1).optional(),
+  GRAPHQL_MAX_DIRECTIVES: z.coerce.number().int().min(0).optional(),
 });
 
 export interface LoadConfigOptions {
@@ -175,6 +208,20 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     graphs: graphSpecs(file.graphs, configFile, projectDir),
     graphEnv,
     auth: file.auth?.path ? importSpec(file.auth.path, "auth.path", configFile, projectDir) : null,
+    apiKeys: readApiKeys(parsedEnv.data, projectDir),
+    security: {
+      graphiql: parsedEnv.data.GRAPHIQL ?? true,
+      introspection: parsedEnv.data.INTROSPECTION ?? true,
+      corsOrigins: list(parsedEnv.data.CORS_ORIGINS ?? "*"),
+      // LangGraph inputs carry whole message lists (and sometimes images): 10 MiB by default.
+      maxBodyBytes: parsedEnv.data.MAX_BODY_BYTES ?? 10 * 1024 * 1024,
+      // Our deepest real query (state of a subgraph task inside a task) nests 8 levels.
+      maxDepth: parsedEnv.data.GRAPHQL_MAX_DEPTH ?? 15,
+      maxAliases: parsedEnv.data.GRAPHQL_MAX_ALIASES ?? 30,
+      maxTokens: parsedEnv.data.GRAPHQL_MAX_TOKENS ?? 5000,
+      maxCost: parsedEnv.data.GRAPHQL_MAX_COST ?? 20_000,
+      maxDirectives: parsedEnv.data.GRAPHQL_MAX_DIRECTIVES ?? 50,
+    },
     store: file.store ?? null,
     logLevel: parsedEnv.data.LOG_LEVEL ?? "info",
     version: packageVersion(),
@@ -207,6 +254,37 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       keepAliveSeconds: parsedEnv.data.STREAM_KEEPALIVE_SECONDS ?? 12,
     },
   };
+}
+
+function list(value: string): string[] {
+  return value
+    .split(",")
+    .map((part) => part.trim())
+    .filter(Boolean);
+}
+
+function readApiKeys(
+  env: { LANGGRAPH_GQL_API_KEYS?: string; LANGGRAPH_GQL_API_KEYS_FILE?: string },
+  projectDir: string,
+): string[] {
+  const keys = list(env.LANGGRAPH_GQL_API_KEYS ?? "");
+  if (env.LANGGRAPH_GQL_API_KEYS_FILE) {
+    const file = resolve(projectDir, env.LANGGRAPH_GQL_API_KEYS_FILE);
+    if (!existsSync(file)) {
+      throw new ConfigError(`LANGGRAPH_GQL_API_KEYS_FILE: ${file} not found`);
+    }
+    for (const line of readFileSync(file, "utf8").split(/\r?\n/)) {
+      const key = line.trim();
+      if (key && !key.startsWith("#")) keys.push(key);
+    }
+  }
+  const short = keys.find((key) => key.length < 16);
+  if (short !== undefined) {
+    throw new ConfigError(
+      "API keys must be at least 16 characters (one configured key is shorter)",
+    );
+  }
+  return keys;
 }
 
 function readLanggraphJson(configFile: string): z.infer<typeof langgraphJson> {

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { type AssistantService, createAssistantService } from "./assistants/service.ts";
+import { type Authorizer, openAuthorizer } from "./auth/authorizer.ts";
 import { createServerCheckpointer, type ServerCheckpointSaver } from "./checkpoint/server.ts";
 import { type CronService, createCronService } from "./crons/service.ts";
 import type { Database } from "./db/database.ts";
@@ -60,13 +61,17 @@ export function createServices(deps: {
   log: Logger;
   webhooks: WebhookOptions;
   streams?: Partial<StreamOptions>;
+  /** The deployment's auth handlers (langgraph.json auth.path); absent: everything allowed. */
+  authorizer?: Authorizer;
 }): Services {
   const { db, graphs, boss, notifier, log } = deps;
+  const authz = deps.authorizer ?? openAuthorizer;
   const checkpointer = createServerCheckpointer({ pool: db.pool });
-  const store = createStoreService({ db });
+  const store = createStoreService({ db, authz });
   const assistants = createAssistantService({
     db,
     graphs,
+    authz,
     deleteCheckpoints: (threadId) => checkpointer.deleteThread(threadId),
   });
   const threads = createThreadService({
@@ -74,6 +79,7 @@ export function createServices(deps: {
     graphs,
     checkpointer,
     store: store.backend,
+    authz,
     // Bound late: the run service is created below (it needs the thread service's neighbours).
     stopRuns: async (caller, threadId) => {
       const stopped = await runs.cancelRuns(caller, { threadId, action: "INTERRUPT" });
@@ -93,6 +99,7 @@ export function createServices(deps: {
     notifier,
     readOutcome: (run) => executor!.readOutcome(run),
     onFinish: runHooks.onFinish,
+    authz,
   });
   const streams = createStreamService({ db, notifier, runs, threads, log, options: deps.streams });
   const webhooks = createWebhookService({ db, boss, log, options: deps.webhooks });
@@ -107,7 +114,7 @@ export function createServices(deps: {
     onFinish: runHooks.onFinish,
     sinkFor: streams.sinkFor,
   });
-  const crons = createCronService({ db, assistants, threads, graphs });
+  const crons = createCronService({ db, assistants, threads, graphs, authz });
   return {
     db,
     graphs,

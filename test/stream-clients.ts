@@ -27,9 +27,11 @@ interface AnyClient {
   dispose(): void | Promise<void>;
 }
 
+/** `headers` carry credentials: HTTP headers for SSE, the connection_init payload for graphql-ws. */
 export function streamClient(
   transport: Transport,
   urls: { wsUrl: string; graphqlUrl: string },
+  headers?: Record<string, string>,
 ): AnyClient {
   if (transport === "ws") {
     return createWsClient({
@@ -37,9 +39,14 @@ export function streamClient(
       webSocketImpl: WebSocket,
       retryAttempts: 0,
       lazy: true,
+      connectionParams: headers,
     }) as unknown as AnyClient;
   }
-  return createSseClient({ url: urls.graphqlUrl, retryAttempts: 0 }) as unknown as AnyClient;
+  return createSseClient({
+    url: urls.graphqlUrl,
+    retryAttempts: 0,
+    headers,
+  }) as unknown as AnyClient;
 }
 
 export interface Subscription {

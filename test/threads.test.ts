@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
+import { anonymousCaller as anonymous } from "../src/auth/caller.ts";
 import {
   CopyThreadDocument,
   CreateThreadDocument,
@@ -51,8 +52,6 @@ async function runInProcess(threadId: string, input: unknown) {
   await graph.invoke(input, { configurable: { thread_id: threadId } });
   await server.services.threads.refresh(thread);
 }
-
-const anonymous = { identity: null, permissions: [], user: null };
 
 describe("createThread", () => {
   it("creates an idle thread with a generated or given id", async () => {

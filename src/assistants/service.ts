@@ -1,9 +1,17 @@
 import { randomUUID } from "node:crypto";
+import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
+import { inScope } from "../auth/filters.ts";
 import type { Database } from "../db/database.ts";
 import { assistantById } from "../db/sql/reads.ts";
-import { assistantVersionsPage, type Direction, searchPage, Where } from "../db/sql/search.ts";
-import { ConflictError, InvalidInputError, NotFoundError } from "../errors.ts";
+import {
+  assistantVersionsPage,
+  type Direction,
+  idsInScope,
+  searchPage,
+  Where,
+} from "../db/sql/search.ts";
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Assistant, AssistantVersion } from "../generated/prisma/client.ts";
 import { defaultAssistantId } from "../graphs/load.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
@@ -51,9 +59,10 @@ export function createAssistantService(deps: {
   graphs: GraphRegistry;
   /** Removes a thread's checkpoints, which live outside the thread row's cascade. */
   deleteCheckpoints: (threadId: string) => Promise<void>;
+  authz: Authorizer;
 }) {
   const { prisma, pool } = deps.db;
-  const { graphs } = deps;
+  const { graphs, authz } = deps;
 
   function checkGraph(graphId: string, field = "graphId") {
     if (!graphs.has(graphId)) {
@@ -74,13 +83,34 @@ export function createAssistantService(deps: {
     return assistant.id === defaultAssistantId(assistant.graphId);
   }
 
-  async function get(_caller: Caller, idOrGraphId: string): Promise<Assistant | null> {
+  /** The assistant if it exists and the caller may do `action` to it (else null, as missing). */
+  async function find(
+    caller: Caller,
+    idOrGraphId: string,
+    action: AuthAction = "read",
+    value: Record<string, unknown> = {},
+  ): Promise<Assistant | null> {
     const id = resolveId(idOrGraphId);
-    return id ? assistantById(pool, id) : null;
+    if (!id) return null;
+    const scope = await authz.authorize(caller, "assistants", action, {
+      assistant_id: id,
+      ...value,
+    });
+    return assistantById(pool, id, scope);
   }
 
-  async function require(caller: Caller, idOrGraphId: string, field = "id"): Promise<Assistant> {
-    const assistant = await get(caller, idOrGraphId);
+  async function get(caller: Caller, idOrGraphId: string): Promise<Assistant | null> {
+    return find(caller, idOrGraphId);
+  }
+
+  async function require(
+    caller: Caller,
+    idOrGraphId: string,
+    field = "id",
+    action: AuthAction = "read",
+    value: Record<string, unknown> = {},
+  ): Promise<Assistant> {
+    const assistant = await find(caller, idOrGraphId, action, value);
     if (!assistant) throw new NotFoundError(`assistant "${idOrGraphId}" not found`, { field });
     return assistant;
   }
@@ -91,12 +121,19 @@ export function createAssistantService(deps: {
     require,
 
     async search(
-      _caller: Caller,
+      caller: Caller,
       filter: AssistantFilter | null | undefined,
       order: { field: AssistantOrderField; direction: Direction } | null | undefined,
       page: { first?: number | null; offset: number },
     ) {
       const where = new Where();
+      const scope = await authz.authorize(caller, "assistants", "search", {
+        graph_id: filter?.graphId ?? null,
+        metadata: filter?.metadata ?? null,
+        limit: page.first ?? 10,
+        offset: page.offset,
+      });
+      if (scope) where.contains("metadata", scope);
       if (filter?.graphId != null) where.equals("graph_id", filter.graphId);
       if (filter?.name != null) where.ilike("name", filter.name);
       if (filter?.metadata != null) {
@@ -124,17 +161,36 @@ export function createAssistantService(deps: {
           field: "assistantId",
         });
       }
-      const fields = {
-        graphId: input.graphId,
+      const value = {
+        assistant_id: id.toLowerCase(),
+        graph_id: input.graphId,
         name: input.name ?? "Untitled",
         description: input.description ?? null,
-        config: jsonObject(input.config ?? {}, "config"),
-        context: jsonObject(input.context ?? {}, "context"),
-        metadata: jsonObject(input.metadata ?? {}, "metadata"),
+        config: { ...jsonObject(input.config ?? {}, "config") },
+        context: { ...jsonObject(input.context ?? {}, "context") },
+        metadata: { ...jsonObject(input.metadata ?? {}, "metadata") },
+        if_exists: input.ifExists === "DO_NOTHING" ? "do_nothing" : "raise",
       };
-      const existing = await prisma.assistant.findUnique({ where: { id } });
-      if (existing) {
-        if (input.ifExists === "DO_NOTHING") return existing;
+      // The handler may stamp the new assistant (an owner in its metadata, say).
+      const scope = await authz.authorize(caller, "assistants", "create", value);
+      const fields = {
+        graphId: input.graphId,
+        name: value.name,
+        description: value.description,
+        config: jsonObject(value.config, "config"),
+        context: jsonObject(value.context, "context"),
+        metadata: jsonObject(value.metadata, "metadata"),
+      };
+      if (!inScope(fields.metadata, scope)) {
+        throw new ForbiddenError(
+          "the assistant's metadata is outside what the auth handler allows",
+          { field: "metadata" },
+        );
+      }
+      if (await prisma.assistant.count({ where: { id } })) {
+        // Only an assistant the caller can read is handed back; someone else's is a clash.
+        const visible = input.ifExists === "DO_NOTHING" ? await get(caller, id) : null;
+        if (visible) return visible;
         throw new ConflictError(`assistant "${id}" already exists`, { field: "assistantId" });
       }
       try {
@@ -146,7 +202,8 @@ export function createAssistantService(deps: {
       } catch (error) {
         // Lost a race with a concurrent create of the same id.
         if ((error as { code?: string }).code === "P2002") {
-          if (input.ifExists === "DO_NOTHING") return require(caller, id);
+          const visible = input.ifExists === "DO_NOTHING" ? await get(caller, id) : null;
+          if (visible) return visible;
           throw new ConflictError(`assistant "${id}" already exists`, { field: "assistantId" });
         }
         throw error;
@@ -158,13 +215,22 @@ export function createAssistantService(deps: {
      * LangGraph Platform). config and context replace; metadata merges.
      */
     async update(caller: Caller, idOrGraphId: string, input: UpdateAssistantInput) {
-      const current = await require(caller, idOrGraphId);
+      const value = {
+        graph_id: input.graphId ?? null,
+        name: input.name ?? null,
+        description: input.description ?? null,
+        config: input.config != null ? { ...jsonObject(input.config, "input.config") } : null,
+        context: input.context != null ? { ...jsonObject(input.context, "input.context") } : null,
+        metadata:
+          input.metadata != null ? { ...jsonObject(input.metadata, "input.metadata") } : null,
+      };
+      const current = await require(caller, idOrGraphId, "id", "update", value);
       if (input.graphId != null) checkGraph(input.graphId, "input.graphId");
-      const config = input.config != null ? jsonObject(input.config, "input.config") : undefined;
+      const config = value.config != null ? jsonObject(value.config, "input.config") : undefined;
       const context =
-        input.context != null ? jsonObject(input.context, "input.context") : undefined;
+        value.context != null ? jsonObject(value.context, "input.context") : undefined;
       const metadata =
-        input.metadata != null ? jsonObject(input.metadata, "input.metadata") : undefined;
+        value.metadata != null ? jsonObject(value.metadata, "input.metadata") : undefined;
       return prisma.$transaction(async (tx) => {
         // Touching the row first takes its lock, so concurrent updates number their versions
         // one after the other instead of colliding.
@@ -197,7 +263,7 @@ export function createAssistantService(deps: {
 
     /** Makes an earlier version the active one, restoring everything it recorded. */
     async setVersion(caller: Caller, idOrGraphId: string, version: number) {
-      const current = await require(caller, idOrGraphId);
+      const current = await require(caller, idOrGraphId, "id", "update", { version });
       const chosen = await prisma.assistantVersion.findUnique({
         where: { assistantId_version: { assistantId: current.id, version } },
       });
@@ -255,7 +321,7 @@ export function createAssistantService(deps: {
       idOrGraphId: string,
       options: { deleteThreads: boolean },
     ): Promise<string> {
-      const assistant = await require(caller, idOrGraphId);
+      const assistant = await require(caller, idOrGraphId, "id", "delete");
       if (isDefault(assistant)) {
         throw new ConflictError(
           `assistant "${assistant.id}" is the default assistant of graph "${assistant.graphId}" and cannot be deleted`,
@@ -263,7 +329,7 @@ export function createAssistantService(deps: {
         );
       }
       if (options.deleteThreads) {
-        const threads = await prisma.thread.findMany({
+        let threads = await prisma.thread.findMany({
           where: {
             OR: [
               { metadata: { path: ["assistant_id"], equals: assistant.id } },
@@ -272,6 +338,21 @@ export function createAssistantService(deps: {
           },
           select: { id: true },
         });
+        // Threads of other users who ran this assistant are theirs to delete, not the caller's.
+        const scope = await authz.authorize(caller, "threads", "delete", {
+          assistant_id: assistant.id,
+        });
+        if (scope) {
+          const mine = new Set(
+            await idsInScope(
+              pool,
+              "thread",
+              threads.map((t) => t.id),
+              scope,
+            ),
+          );
+          threads = threads.filter((t) => mine.has(t.id));
+        }
         await prisma.thread.deleteMany({ where: { id: { in: threads.map((t) => t.id) } } });
         for (const thread of threads) await deps.deleteCheckpoints(thread.id);
       }

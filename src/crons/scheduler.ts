@@ -1,4 +1,4 @@
-import { anonymousCaller } from "../auth/caller.ts";
+import { systemCaller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
 import * as sql from "../db/sql/crons.ts";
 import { ConflictError } from "../errors.ts";
@@ -66,7 +66,12 @@ export function createCronScheduler(deps: {
       await client.query("SAVEPOINT cron_run");
       let runId: string | null = null;
       try {
-        const created = await runs.createInTransaction(client, anonymousCaller, runInput(cron));
+        const created = await runs.createInTransaction(
+          client,
+          // Authorized when the cron was made; its runs act for the user who made it.
+          systemCaller(cron.auth_user),
+          runInput(cron),
+        );
         await client.query("RELEASE SAVEPOINT cron_run");
         runId = created.runId;
         afterCommit = created.afterCommit;

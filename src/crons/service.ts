@@ -1,10 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { AssistantService } from "../assistants/service.ts";
+import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
+import { inScope } from "../auth/filters.ts";
 import type { Database } from "../db/database.ts";
 import * as sql from "../db/sql/crons.ts";
-import { InvalidInputError, NotFoundError } from "../errors.ts";
-import type { Cron, Prisma } from "../generated/prisma/client.ts";
+import { idsInScope, searchPage, Where } from "../db/sql/search.ts";
+import { ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
+import type { Cron } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
 import type { MultitaskStrategy } from "../runs/service.ts";
 import type { ThreadService } from "../threads/service.ts";
@@ -69,18 +72,39 @@ export function createCronService(deps: {
   assistants: AssistantService;
   threads: ThreadService;
   graphs: GraphRegistry;
+  authz: Authorizer;
 }) {
   const { prisma, pool } = deps.db;
+  const { authz } = deps;
 
   const transaction = deps.db.transaction;
 
-  async function get(_caller: Caller, id: string): Promise<Cron | null> {
+  /** The cron if it exists and the caller may do `action` to it (else null, as missing). */
+  async function find(
+    caller: Caller,
+    id: string,
+    action: AuthAction = "read",
+    value: Record<string, unknown> = {},
+  ): Promise<Cron | null> {
     if (!isUuid(id)) return null;
-    return prisma.cron.findUnique({ where: { id: id.toLowerCase() } });
+    const cronId = id.toLowerCase();
+    const scope = await authz.authorize(caller, "crons", action, { cron_id: cronId, ...value });
+    if (scope && (await idsInScope(pool, "cron", [cronId], scope)).length === 0) return null;
+    return prisma.cron.findUnique({ where: { id: cronId } });
   }
 
-  async function require(caller: Caller, id: string, field = "id"): Promise<Cron> {
-    const cron = await get(caller, id);
+  async function get(caller: Caller, id: string): Promise<Cron | null> {
+    return find(caller, id);
+  }
+
+  async function require(
+    caller: Caller,
+    id: string,
+    field = "id",
+    action: AuthAction = "read",
+    value: Record<string, unknown> = {},
+  ): Promise<Cron> {
+    const cron = await find(caller, id, action, value);
     if (!cron) throw new NotFoundError(`cron "${id}" not found`, { field });
     return cron;
   }
@@ -148,10 +172,31 @@ export function createCronService(deps: {
         interrupt_after: [...(input.interruptAfter ?? [])],
         webhook: input.webhook == null ? null : webhookUrl(input.webhook, "input.webhook"),
         next_run_at: null,
+        auth_user: caller.user,
       };
+      const id = randomUUID();
+      if (authz.enabled) {
+        const value = {
+          cron_id: id,
+          assistant_id: assistant.id,
+          thread_id: threadId,
+          schedule: values.schedule,
+          end_time: values.end_time?.toISOString() ?? null,
+          user_id: caller.identity,
+          metadata: { ...values.metadata },
+          payload: { input: values.input, config: values.config, context: values.context },
+        };
+        // The handler may stamp the cron (an owner in its metadata); it must stay visible to it.
+        const scope = await authz.authorize(caller, "crons", "create", value);
+        values.metadata = jsonObject(value.metadata ?? {}, "input.metadata");
+        if (!inScope(values.metadata, scope)) {
+          throw new ForbiddenError("the cron's metadata is outside what the auth handler allows", {
+            field: "input.metadata",
+          });
+        }
+      }
       await checkNodes(assistant.graphId, "input.interruptBefore", values.interrupt_before);
       await checkNodes(assistant.graphId, "input.interruptAfter", values.interrupt_after);
-      const id = randomUUID();
       await transaction(async (client) => {
         const now = await sql.transactionNow(client);
         checkEndTime(values.end_time, now, "input.endTime");
@@ -171,7 +216,14 @@ export function createCronService(deps: {
     },
 
     async update(caller: Caller, id: string, input: UpdateCronInput): Promise<Cron> {
-      const existing = await require(caller, id);
+      const value = {
+        schedule: input.schedule ?? null,
+        metadata:
+          input.metadata != null ? { ...jsonObject(input.metadata, "input.metadata") } : null,
+        payload: { input: input.input, config: input.config, context: input.context },
+      };
+      const existing = await require(caller, id, "id", "update", value);
+      if (value.metadata != null) input = { ...input, metadata: value.metadata };
       // Validated before any lock is taken; merged with the row as it is under the lock.
       const schedule =
         input.schedule == null ? null : parseSchedule(input.schedule, "input.schedule");
@@ -229,7 +281,7 @@ export function createCronService(deps: {
     },
 
     async delete(caller: Caller, id: string): Promise<string> {
-      const cron = await require(caller, id);
+      const cron = await require(caller, id, "id", "delete");
       // Waits for a scheduler firing it: a fire either happened before the delete or not at all.
       if (!(await sql.deleteCron(pool, cron.id))) {
         throw new NotFoundError(`cron "${id}" not found`, { field: "id" });
@@ -238,29 +290,40 @@ export function createCronService(deps: {
     },
 
     async list(
-      _caller: Caller,
+      caller: Caller,
       filter: CronFilter | null | undefined,
       page: { first?: number | null; offset: number },
     ) {
       const { limit } = pageArgs(page.first);
-      const where: Prisma.CronWhereInput = {};
+      const where = new Where();
+      let assistantId: string | null = null;
       if (filter?.assistantId != null) {
         // A graph id stands for its default assistant here too; anything else matches nothing.
-        const assistantId = deps.assistants.resolveId(filter.assistantId);
+        assistantId = deps.assistants.resolveId(filter.assistantId);
         if (!assistantId) return { items: [], total: 0, offset: page.offset };
-        where.assistantId = assistantId;
+        where.equals("assistant_id", assistantId, "::uuid");
       }
-      if (filter?.threadId != null) where.threadId = uuid(filter.threadId, "filter.threadId");
-      if (filter?.enabled != null) where.enabled = filter.enabled;
-      const [items, total] = await prisma.$transaction([
-        prisma.cron.findMany({
-          where,
-          orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-          take: limit,
-          skip: page.offset,
-        }),
-        prisma.cron.count({ where }),
-      ]);
+      const threadId = filter?.threadId != null ? uuid(filter.threadId, "filter.threadId") : null;
+      if (threadId) where.equals("thread_id", threadId, "::uuid");
+      if (filter?.enabled != null) where.equals("enabled", filter.enabled);
+      const scope = await authz.authorize(caller, "crons", "search", {
+        assistant_id: assistantId,
+        thread_id: threadId,
+        limit,
+        offset: page.offset,
+      });
+      if (scope) where.contains("metadata", scope);
+      const { ids, total } = await searchPage(
+        pool,
+        "cron",
+        where,
+        { column: "created_at", direction: "DESC" },
+        limit,
+        page.offset,
+      );
+      const rows = await prisma.cron.findMany({ where: { id: { in: ids } } });
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      const items = ids.map((id) => byId.get(id)).filter((row): row is Cron => row !== undefined);
       return { items, total, offset: page.offset };
     },
   };

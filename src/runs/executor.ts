@@ -1,6 +1,7 @@
 import type { BaseStore, LangGraphRunnableConfig, StreamMode } from "@langchain/langgraph";
 import { Command } from "@langchain/langgraph";
 import type pg from "pg";
+import { authConfigurable } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
 import { runForExecution } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
@@ -112,9 +113,11 @@ export function createExecutor(deps: ExecutorDeps) {
       ...assistantConfig,
       ...runConfig,
       configurable: {
-        ...assistantConfig.configurable,
-        ...threadConfig.configurable,
-        ...runConfig.configurable,
+        ...withoutAuthKeys(assistantConfig.configurable),
+        ...withoutAuthKeys(threadConfig.configurable),
+        ...withoutAuthKeys(runConfig.configurable),
+        // Only the server says who the user is: a client's config cannot claim to be someone.
+        ...authConfigurable(run.authUser),
         ...ids,
         ...(checkpoint.checkpoint_id ? { checkpoint_id: checkpoint.checkpoint_id } : {}),
         ...(checkpoint.checkpoint_ns ? { checkpoint_ns: checkpoint.checkpoint_ns } : {}),
@@ -135,6 +138,13 @@ export function createExecutor(deps: ExecutorDeps) {
         ? { ...(assistantContext as object), ...((run.context ?? {}) as object) }
         : (run.context ?? assistantContext ?? undefined);
     return { config, context };
+  }
+
+  function withoutAuthKeys(configurable: Record<string, unknown> | undefined) {
+    if (!configurable) return {};
+    const { langgraph_auth_user, langgraph_auth_user_id, langgraph_auth_permissions, ...rest } =
+      configurable;
+    return rest;
   }
 
   /** The values and interrupts a finished run left: the state at the last checkpoint it wrote. */
@@ -237,7 +247,7 @@ export function createExecutor(deps: ExecutorDeps) {
   }
 
   async function finish(
-    run: Run & { assistant: { graphId: string } },
+    run: Run & { assistant: { graphId: string }; thread: { metadata: unknown } },
     owner: string,
     graph: LoadedGraph | null,
     end: sql.RunEnd,
@@ -273,10 +283,13 @@ export function createExecutor(deps: ExecutorDeps) {
         await sink?.finish(client, finished, outcome);
         if (deleteThread) {
           await deps.runs.saveOutcome(client, {
-            run: finished,
-            values: state?.values ?? null,
-            interrupts: state?.interrupts ?? [],
-            error: end.error,
+            result: {
+              run: finished,
+              values: state?.values ?? null,
+              interrupts: state?.interrupts ?? [],
+              error: end.error,
+            },
+            threadMetadata: run.thread.metadata,
           });
           await sql.deleteThreadRow(client, run.threadId);
         } else {
@@ -292,10 +305,13 @@ export function createExecutor(deps: ExecutorDeps) {
     await deps.runs.control(
       { runId: run.id, kind: "ended" },
       {
-        run: ended,
-        values: state?.values ?? null,
-        interrupts: state?.interrupts ?? [],
-        error: end.error,
+        result: {
+          run: ended,
+          values: state?.values ?? null,
+          interrupts: state?.interrupts ?? [],
+          error: end.error,
+        },
+        threadMetadata: run.thread.metadata,
       },
     );
   }

@@ -1,11 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { AssistantService } from "../assistants/service.ts";
+import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
+import { inScope, type Scope } from "../auth/filters.ts";
 import type { Database } from "../db/database.ts";
 import { runById, runStatus } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
-import { ConflictError, InvalidInputError, NotFoundError } from "../errors.ts";
+import { idsInScope, runsPage } from "../db/sql/search.ts";
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Run, RunStatus } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
 import type { InterruptJson } from "../graphs/serialize.ts";
@@ -84,9 +87,10 @@ export function createRunService(deps: {
   readOutcome: (run: Run) => Promise<{ values: unknown; interrupts: InterruptJson[] }>;
   /** Called in the transaction that ends a pending run without executing it (INTERRUPT). */
   onFinish?: ReadonlyArray<(client: pg.PoolClient, run: { id: string }) => Promise<void>>;
+  authz: Authorizer;
 }) {
   const { prisma, pool } = deps.db;
-  const { boss, notifier } = deps;
+  const { boss, notifier, authz } = deps;
 
   const transaction = deps.db.transaction;
 
@@ -109,9 +113,9 @@ export function createRunService(deps: {
    * Outcomes of runs this process just finished, handed to waiters here without reading them
    * back (the database stays the source for every other process). Kept briefly.
    */
-  const recentOutcomes = new Map<string, RunResult>();
+  const recentOutcomes = new Map<string, KeptOutcome>();
 
-  function control(message: RunControl, outcome?: RunResult) {
+  function control(message: RunControl, outcome?: KeptOutcome) {
     if (outcome) {
       recentOutcomes.set(message.runId, outcome);
       setTimeout(() => recentOutcomes.delete(message.runId), 30_000).unref();
@@ -122,18 +126,91 @@ export function createRunService(deps: {
     return sql.notify(pool, sql.RUN_CONTROL_CHANNEL, payload);
   }
 
-  async function get(_caller: Caller, id: string): Promise<Run | null> {
+  /**
+   * Runs are guarded by their thread, as on LangGraph Platform: the caller may do `action` to a
+   * run when the `threads:<action>` handler lets them, and the run's thread is inside the
+   * filters it returns. Another user's run is indistinguishable from a missing one.
+   */
+  async function find(
+    caller: Caller,
+    id: string,
+    action: AuthAction = "read",
+    value: Record<string, unknown> = {},
+  ): Promise<Run | null> {
     if (!isUuid(id)) return null;
-    return runById(pool, id.toLowerCase());
+    const run = await runById(pool, id.toLowerCase());
+    if (!run) return null;
+    const scope = await authz.authorize(caller, "threads", action, {
+      thread_id: run.threadId,
+      run_id: run.id,
+      ...value,
+    });
+    return scope ? runById(pool, run.id, scope) : run;
   }
 
-  async function require(caller: Caller, id: string, field = "id"): Promise<Run> {
-    const run = await get(caller, id);
+  async function get(caller: Caller, id: string): Promise<Run | null> {
+    return find(caller, id);
+  }
+
+  async function require(
+    caller: Caller,
+    id: string,
+    field = "id",
+    action: AuthAction = "read",
+    value: Record<string, unknown> = {},
+  ): Promise<Run> {
+    const run = await find(caller, id, action, value);
     if (!run) throw new NotFoundError(`run "${id}" not found`, { field });
     return run;
   }
 
+  /**
+   * `threads:create_run`: the handler sees the whole run (and may stamp its metadata); its
+   * filters are what the run's thread must satisfy.
+   */
+  async function authorizeCreate(
+    caller: Caller,
+    input: RunInput,
+    ids: { runId: string; threadId: string | null; assistantId: string },
+    run: { config: Record<string, unknown>; context: unknown; metadata: Record<string, unknown> },
+  ): Promise<Scope | null> {
+    if (!authz.enabled) return null;
+    const value = {
+      thread_id: ids.threadId,
+      assistant_id: ids.assistantId,
+      run_id: ids.runId,
+      status: "pending",
+      metadata: run.metadata,
+      prevent_insert_if_inflight: input.multitaskStrategy === "REJECT",
+      multitask_strategy: (input.multitaskStrategy ?? "ENQUEUE").toLowerCase(),
+      if_not_exists: (input.ifNotExists ?? "REJECT").toLowerCase(),
+      after_seconds: input.afterSeconds ?? 0,
+      kwargs: {
+        input: input.input ?? null,
+        command: input.command ?? null,
+        config: run.config,
+        context: run.context,
+        stream_mode: (input.streamMode ?? ["VALUES"]).map((m) => m.toLowerCase()),
+        interrupt_before: input.interruptBefore ?? null,
+        interrupt_after: input.interruptAfter ?? null,
+        webhook: input.webhook ?? null,
+        temporary: ids.threadId === null,
+      },
+    };
+    const scope = await authz.authorize(caller, "threads", "create_run", value);
+    run.metadata = jsonObject(value.metadata ?? {}, "input.metadata");
+    return scope;
+  }
+
   /** Resolves once the run has a final status or no longer exists. */
+  async function threadVisible(threadId: string, scope: Scope | null): Promise<boolean> {
+    const thread = await prisma.thread.findUnique({
+      where: { id: threadId },
+      select: { metadata: true },
+    });
+    return thread !== null && inScope(thread.metadata, scope);
+  }
+
   async function waitForEnd(runId: string, signal?: AbortSignal): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -215,7 +292,8 @@ export function createRunService(deps: {
    */
   async function prepare(caller: Caller, input: RunInput) {
     const assistant = await deps.assistants.require(caller, input.assistantId, "input.assistantId");
-    const { config, context, metadata } = validate(input);
+    const validated = validate(input);
+    const { config, context } = validated;
     await checkNodes(assistant.graphId, "input.interruptBefore", input.interruptBefore);
     await checkNodes(assistant.graphId, "input.interruptAfter", input.interruptAfter);
     const stateless = input.threadId == null;
@@ -223,26 +301,47 @@ export function createRunService(deps: {
     const strategy = input.multitaskStrategy ?? "ENQUEUE";
     const runId = randomUUID();
     const cancels: RunControl[] = [];
+    const scope = await authorizeCreate(
+      caller,
+      input,
+      { runId, threadId: stateless ? null : threadId, assistantId: assistant.id },
+      validated,
+    );
+    const metadata = validated.metadata;
+    // A thread the run creates (stateless, or ifNotExists CREATE) carries the run's metadata as
+    // on LangGraph Platform, plus what the create_run filters require, so its creator can see
+    // it; a thread the filters would still hide is refused (never created behind their back).
+    const newThreadMetadata = {
+      ...stampable(scope),
+      ...metadata,
+      graph_id: assistant.graphId,
+      assistant_id: assistant.id,
+    };
+    if (!inScope(newThreadMetadata, scope) && (stateless || input.ifNotExists === "CREATE")) {
+      throw new ForbiddenError("the run's thread would be outside what the auth handler allows", {
+        field: "input.metadata",
+      });
+    }
 
     const insert = async (client: pg.PoolClient) => {
       if (stateless) {
         await sql.createThreadRow(client, {
           id: threadId,
           graphId: assistant.graphId,
-          metadata: { graph_id: assistant.graphId, assistant_id: assistant.id },
+          metadata: newThreadMetadata,
         });
       } else {
         let thread = await sql.lockThread(client, threadId);
         if (!thread && input.ifNotExists === "CREATE") {
           // Two creators of the same thread serialise on the primary key; the loser re-reads.
           await client.query(
-            `INSERT INTO thread (id, metadata, graph_id, updated_at) VALUES ($1::uuid, '{}'::jsonb, $2, now())
+            `INSERT INTO thread (id, metadata, graph_id, updated_at) VALUES ($1::uuid, $2::jsonb, $3, now())
              ON CONFLICT (id) DO NOTHING`,
-            [threadId, assistant.graphId],
+            [threadId, JSON.stringify(newThreadMetadata), assistant.graphId],
           );
           thread = await sql.lockThread(client, threadId);
         }
-        if (!thread) {
+        if (!thread || !inScope(thread.metadata, scope)) {
           throw new NotFoundError(`thread "${threadId}" not found`, { field: "input.threadId" });
         }
         const waiting = thread.status === "INTERRUPTED";
@@ -306,6 +405,7 @@ export function createRunService(deps: {
         onDisconnect: input.onDisconnect ?? "CONTINUE",
         afterSeconds: input.afterSeconds ?? 0,
         cronId: input.cronId ?? null,
+        authUser: caller.user,
       });
       await sql.markThreadBusy(client, threadId, assistant.graphId, assistant.id);
       await dispatchNext(client, threadId);
@@ -340,10 +440,19 @@ export function createRunService(deps: {
 
   async function result(caller: Caller, runId: string): Promise<RunResult> {
     const recent = recentOutcomes.get(runId);
-    if (recent) return recent;
+    if (recent) {
+      const scope = await authz.authorize(caller, "threads", "read", {
+        thread_id: recent.result.run.threadId,
+        run_id: runId,
+      });
+      if (inScope(recent.threadMetadata, scope)) return recent.result;
+      throw new NotFoundError(`run "${runId}" not found`, { field: "id" });
+    }
     const run = await get(caller, runId);
     if (!run) {
-      const kept = (await sql.loadOutcome(pool, runId)) as RunResult | null;
+      // A deleted stateless run: its kept outcome is guarded by its thread's last metadata.
+      const scope = await authz.authorize(caller, "threads", "read", { run_id: runId });
+      const kept = (await sql.loadOutcome(pool, runId, scope)) as RunResult | null;
       if (kept) return reviveOutcome(kept);
       throw new NotFoundError(`run "${runId}" not found`, { field: "id" });
     }
@@ -391,7 +500,7 @@ export function createRunService(deps: {
     control,
 
     async list(
-      _caller: Caller,
+      caller: Caller,
       options: {
         threadId?: string | null;
         cronId?: string | null;
@@ -401,21 +510,25 @@ export function createRunService(deps: {
       },
     ) {
       const { limit } = pageArgs(options.first);
-      const where = {
-        ...(options.threadId != null ? { threadId: uuid(options.threadId, "threadId") } : {}),
-        ...(options.cronId != null ? { cronId: options.cronId } : {}),
-        ...(options.status ? { status: options.status } : {}),
-      };
-      const [items, total] = await prisma.$transaction([
-        prisma.run.findMany({
-          where,
-          orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-          take: limit,
-          skip: options.offset,
-        }),
-        prisma.run.count({ where }),
-      ]);
-      return { items, total, offset: options.offset };
+      const threadId = options.threadId != null ? uuid(options.threadId, "threadId") : undefined;
+      const scope = await authz.authorize(caller, "threads", "search", {
+        thread_id: threadId ?? null,
+        status: options.status?.toLowerCase() ?? null,
+        limit,
+        offset: options.offset,
+      });
+      const { rows, total } = await runsPage(
+        pool,
+        {
+          threadId,
+          cronId: options.cronId ?? undefined,
+          status: options.status ?? undefined,
+          scope,
+        },
+        limit,
+        options.offset,
+      );
+      return { items: rows, total, offset: options.offset };
     },
 
     /** Starts a run and waits for its outcome (LangGraph's runs/wait). */
@@ -439,7 +552,10 @@ export function createRunService(deps: {
       wait: boolean,
       signal?: AbortSignal,
     ): Promise<Run> {
-      const run = await require(caller, runId);
+      const run = await require(caller, runId, "id", "update", {
+        action: action.toLowerCase(),
+        metadata: { run_ids: [runId.toLowerCase()], status: "pending" },
+      });
       await cancelMany([{ id: run.id, threadId: run.threadId }], action);
       if (wait) await waitForEnd(run.id, signal);
       const after = await get(caller, run.id);
@@ -466,7 +582,13 @@ export function createRunService(deps: {
           field: "input",
         });
       }
-      const runs = await prisma.run.findMany({
+      const threadId = input.threadId != null ? uuid(input.threadId, "input.threadId") : null;
+      const scope = await authz.authorize(caller, "threads", "update", {
+        thread_id: threadId,
+        action: (input.action ?? "INTERRUPT").toLowerCase(),
+        metadata: { run_ids: input.runIds ?? null, status: input.status?.toLowerCase() ?? null },
+      });
+      let runs = await prisma.run.findMany({
         where: {
           ...(input.threadId != null ? { threadId: uuid(input.threadId, "input.threadId") } : {}),
           ...(input.runIds?.length
@@ -476,10 +598,24 @@ export function createRunService(deps: {
         },
         orderBy: { createdAt: "asc" },
       });
+      if (scope) {
+        // Only runs on threads the caller may update; the others stay untouched and unseen.
+        const threadIds = [...new Set(runs.map((r) => r.threadId))];
+        const allowed = new Set(await idsInScope(pool, "thread", threadIds, scope));
+        runs = runs.filter((r) => allowed.has(r.threadId));
+      }
+      if (
+        scope &&
+        threadId !== null &&
+        runs.length === 0 &&
+        !(await threadVisible(threadId, scope))
+      ) {
+        throw new NotFoundError(`thread "${threadId}" not found`, { field: "input.threadId" });
+      }
       if (input.runIds?.length && input.threadId == null) {
         const found = new Set(runs.map((r) => r.id));
         const missing = input.runIds.find((id) => !found.has(id.toLowerCase()));
-        if (missing && !(await get(caller, missing))) {
+        if (missing && !(await find(caller, missing, "update"))) {
           throw new NotFoundError(`run "${missing}" not found`, { field: "input.runIds" });
         }
       }
@@ -489,9 +625,19 @@ export function createRunService(deps: {
       return runs.map((r) => byId.get(r.id) ?? { ...r, status: "INTERRUPTED" as const });
     },
 
+    /**
+     * Whether the caller could see a run that no longer exists (a stateless run, deleted with
+     * its thread when it ended): its kept outcome records the thread's metadata.
+     */
+    async goneRunVisible(caller: Caller, runId: string): Promise<boolean> {
+      if (await runById(pool, runId)) return false;
+      const scope = await authz.authorize(caller, "threads", "read", { run_id: runId });
+      return scope === null || (await sql.loadOutcome(pool, runId, scope)) !== null;
+    },
+
     /** Deletes a finished run (its checkpoints stay: they are the thread's history). */
     async delete(caller: Caller, runId: string): Promise<string> {
-      const run = await require(caller, runId);
+      const run = await require(caller, runId, "id", "delete");
       if (!FINAL_STATUSES.includes(run.status)) {
         throw new ConflictError(`run "${run.id}" is ${run.status}: cancel it before deleting it`, {
           field: "id",
@@ -503,10 +649,28 @@ export function createRunService(deps: {
     },
 
     /** Keeps a deleted stateless run's outcome readable for a while. */
-    async saveOutcome(client: pg.PoolClient, outcome: RunResult) {
-      await sql.saveOutcome(client, outcome.run.id, outcome, OUTCOME_SECONDS);
+    async saveOutcome(client: pg.PoolClient, outcome: KeptOutcome) {
+      await sql.saveOutcome(
+        client,
+        outcome.result.run.id,
+        outcome.result,
+        outcome.threadMetadata,
+        OUTCOME_SECONDS,
+      );
     },
   };
+}
+
+/** A finished run's outcome with what guards it once its thread may be gone. */
+export interface KeptOutcome {
+  result: RunResult;
+  threadMetadata: unknown;
+}
+
+/** The scalar equalities of auth filters: what a thread must carry to satisfy them. */
+function stampable(scope: Scope | null): Record<string, unknown> {
+  if (!scope) return {};
+  return Object.fromEntries(Object.entries(scope).filter(([, v]) => !Array.isArray(v)));
 }
 
 function reviveOutcome(kept: RunResult): RunResult {

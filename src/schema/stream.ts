@@ -141,7 +141,7 @@ const RunStartedEvent = eventType(
           services: import("../services.ts").Services;
           caller: import("../auth/caller.ts").Caller;
         },
-      ) => (await ctx.services.streams.currentRun(ctx.caller, e.runId)) ?? reviveRun(p(e).run),
+      ) => (await ctx.services.streams.currentRun(e.runId)) ?? reviveRun(p(e).run),
     }),
   }),
 );

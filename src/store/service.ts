@@ -1,5 +1,7 @@
 import type { Item, SearchItem } from "@langchain/langgraph-checkpoint";
+import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
+import { inScope } from "../auth/filters.ts";
 import type { Database } from "../db/database.ts";
 import { ForbiddenError } from "../errors.ts";
 import {
@@ -55,22 +57,45 @@ function toStoreItem(item: Item | SearchItem): StoreItem {
   };
 }
 
-export function createStoreService(deps: { db: Database; ttl?: StoreTtlConfig }) {
+export function createStoreService(deps: {
+  db: Database;
+  ttl?: StoreTtlConfig;
+  authz: Authorizer;
+}) {
   /** The store graphs receive (`graph.store`): unscoped, as LangGraph gives nodes the whole store. */
   const backend = new PostgresStore({ pool: deps.db.pool, ttl: deps.ttl });
 
   /**
-   * The auth seam: the namespaces a caller may see, applied inside every statement (reads filter
-   * in SQL, writes outside are refused). Everyone sees everything until an auth handler exists;
-   * then a `store:*` handler's namespace restriction becomes a scope here.
+   * Runs the `store:<action>` handler. It may rewrite `value.namespace` (LangGraph's way to
+   * confine each user to their own namespaces, e.g. prefixing their identity), which is then the
+   * namespace used, re-validated; filters it returns must hold for an item's value, inside every
+   * statement (reads filter in SQL; writes of values outside them are refused).
    */
-  function scopeFor(_caller: Caller): NamespaceScope | null {
-    return null;
-  }
-
-  function storeFor(caller: Caller): PostgresStore {
-    const scope = scopeFor(caller);
-    return scope ? backend.scoped(scope) : backend;
+  async function authorize<V extends { namespace: readonly string[] }>(
+    caller: Caller,
+    action: AuthAction,
+    value: V,
+  ): Promise<{
+    value: V;
+    namespace: string[];
+    store: PostgresStore;
+    scope: NamespaceScope | null;
+  }> {
+    const checked = { ...value, namespace: [...value.namespace] };
+    const filters = await deps.authz.authorize(caller, "store", action, checked);
+    const namespace: unknown = checked.namespace;
+    if (!Array.isArray(namespace) || namespace.some((l) => typeof l !== "string")) {
+      throw new Error(`the store:${action} auth handler set a namespace that is not a string list`);
+    }
+    const scope: NamespaceScope | null = filters
+      ? { namespacePrefixes: [[]], valueContains: filters }
+      : null;
+    return {
+      value: checked,
+      namespace: namespace as string[],
+      store: scope ? backend.scoped(scope) : backend,
+      scope,
+    };
   }
 
   return {
@@ -81,9 +106,11 @@ export function createStoreService(deps: { db: Database; ttl?: StoreTtlConfig })
       namespace: readonly string[],
       key: string,
     ): Promise<StoreItem | null> {
-      const ns = checkNamespace("namespace", namespace);
+      checkNamespace("namespace", namespace);
       checkKey(key);
-      const item = await storeFor(caller).get(ns, key);
+      const allowed = await authorize(caller, "get", { namespace, key });
+      const ns = checkNamespace("namespace", allowed.namespace);
+      const item = await allowed.store.get(ns, key);
       return item ? toStoreItem(item) : null;
     },
 
@@ -92,11 +119,19 @@ export function createStoreService(deps: { db: Database; ttl?: StoreTtlConfig })
       namespacePrefix: readonly string[],
       options: SearchItemsOptions = {},
     ): Promise<StoreItem[]> {
-      const prefix = checkLabels("namespacePrefix", namespacePrefix);
+      checkLabels("namespacePrefix", namespacePrefix);
       const filter = checkFilter(options.filter);
       const limit = checkRange("first", options.first ?? 10, { min: 1, max: MAX_PAGE_SIZE });
       const offset = checkRange("offset", options.offset ?? 0, { min: 0 });
-      const items = await storeFor(caller).search(prefix, {
+      const allowed = await authorize(caller, "search", {
+        namespace: namespacePrefix,
+        filter: filter ?? null,
+        limit,
+        offset,
+        query: options.query ?? null,
+      });
+      const prefix = checkLabels("namespacePrefix", allowed.namespace);
+      const items = await allowed.store.search(prefix, {
         filter,
         query: options.query ?? undefined,
         limit,
@@ -106,13 +141,23 @@ export function createStoreService(deps: { db: Database; ttl?: StoreTtlConfig })
     },
 
     async listNamespaces(caller: Caller, options: ListNamespacesOptions = {}): Promise<string[][]> {
-      const prefix = options.prefix ? checkLabels("prefix", options.prefix) : undefined;
+      if (options.prefix) checkLabels("prefix", options.prefix);
       const suffix = options.suffix ? checkLabels("suffix", options.suffix) : undefined;
       const maxDepth =
         options.maxDepth == null ? undefined : checkRange("maxDepth", options.maxDepth, { min: 1 });
       const limit = checkRange("first", options.first ?? 100, { min: 1, max: MAX_PAGE_SIZE });
       const offset = checkRange("offset", options.offset ?? 0, { min: 0 });
-      return storeFor(caller).listNamespaces({ prefix, suffix, maxDepth, limit, offset });
+      const allowed = await authorize(caller, "list_namespaces", {
+        namespace: options.prefix ?? [],
+        suffix: suffix ?? null,
+        max_depth: maxDepth ?? null,
+        limit,
+        offset,
+      });
+      const prefix = allowed.namespace.length
+        ? checkLabels("prefix", allowed.namespace)
+        : undefined;
+      return allowed.store.listNamespaces({ prefix, suffix, maxDepth, limit, offset });
     },
 
     async putItem(
@@ -121,11 +166,24 @@ export function createStoreService(deps: { db: Database; ttl?: StoreTtlConfig })
       key: string,
       value: unknown,
     ): Promise<StoreItem> {
-      const ns = checkNamespace("namespace", namespace);
+      checkNamespace("namespace", namespace);
       checkKey(key);
-      const object = checkValue(value);
+      const request = { namespace, key, value: { ...checkValue(value) } };
+      const allowed = await authorize(caller, "put", request);
+      const ns = checkNamespace("namespace", allowed.namespace);
+      const object = checkValue(allowed.value.value);
+      if (allowed.scope) {
+        // Neither the new value nor the item it replaces may lie outside the handler's filters.
+        const outside =
+          !inScope(object, allowed.scope.valueContains ?? null) ||
+          ((await backend.get(ns, key, { refreshTtl: false })) !== null &&
+            (await allowed.store.get(ns, key, { refreshTtl: false })) === null);
+        if (outside) {
+          throw new ForbiddenError("Not authorized to write this item", { field: "value" });
+        }
+      }
       try {
-        return toStoreItem(await storeFor(caller).putItem(ns, key, object));
+        return toStoreItem(await allowed.store.putItem(ns, key, object));
       } catch (error) {
         if (error instanceof NamespaceOutOfScopeError) {
           throw new ForbiddenError("Not authorized to write to this namespace", {
@@ -139,9 +197,12 @@ export function createStoreService(deps: { db: Database; ttl?: StoreTtlConfig })
 
     /** Whether there was an item to delete; false also when the caller cannot see it. */
     async deleteItem(caller: Caller, namespace: readonly string[], key: string): Promise<boolean> {
-      const ns = checkNamespace("namespace", namespace);
+      checkNamespace("namespace", namespace);
       checkKey(key);
-      return storeFor(caller).deleteItem(ns, key);
+      const allowed = await authorize(caller, "delete", { namespace, key });
+      const ns = checkNamespace("namespace", allowed.namespace);
+      // A scoped delete only removes an item inside the handler's filters (see scopeCondition).
+      return allowed.store.deleteItem(ns, key);
     },
 
     /** Reclaims expired items; a system task, not a caller's. */

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
-import type { Caller } from "../auth/caller.ts";
+import { type Caller, systemCaller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
 import * as sql from "../db/sql/events.ts";
 import { RUN_CONTROL_CHANNEL } from "../db/sql/runs.ts";
@@ -151,10 +151,12 @@ export function createStreamService(deps: {
    * same event at once: they share one read.
    */
   const runReads = new Map<string, Promise<Run | null>>();
-  function currentRun(caller: Caller, runId: string): Promise<Run | null> {
+  // Every subscriber was authorized for the run when it joined, so one read serves them all.
+  const joined = systemCaller(null);
+  function currentRun(runId: string): Promise<Run | null> {
     let read = runReads.get(runId);
     if (!read) {
-      read = runs.get(caller, runId).finally(() => runReads.delete(runId));
+      read = runs.get(joined, runId).finally(() => runReads.delete(runId));
       runReads.set(runId, read);
     }
     return read;
@@ -213,8 +215,9 @@ export function createStreamService(deps: {
     const id = runId.toLowerCase();
     const run = isUuid(runId) ? await runs.get(caller, id) : null;
     const log = isUuid(runId) ? await sql.runLogState(pool, id) : null;
-    // A deleted stateless run is still streamable while its log is kept.
-    if (!run && !log?.lastId) {
+    // A deleted stateless run is still streamable while its log is kept, by whoever could see
+    // it; another user's run is missing, whatever its log holds.
+    if (!run && (!log?.lastId || !(await runs.goneRunVisible(caller, id)))) {
       throw new NotFoundError(`run "${runId}" not found`, { field: "runId" });
     }
     if (

@@ -6,11 +6,13 @@ import type {
   StateSnapshot,
 } from "@langchain/langgraph";
 import { Command } from "@langchain/langgraph";
+import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
+import { inScope } from "../auth/filters.ts";
 import type { Database } from "../db/database.ts";
 import { threadById } from "../db/sql/reads.ts";
 import { type Direction, searchPage, Where } from "../db/sql/search.ts";
-import { ConflictError, InvalidInputError, NotFoundError } from "../errors.ts";
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Prisma, Thread, ThreadStatus } from "../generated/prisma/client.ts";
 import type { LoadedGraph } from "../graphs/load.ts";
 import { type GraphRegistry, withPersistence } from "../graphs/registry.ts";
@@ -100,21 +102,67 @@ export function createThreadService(deps: {
   graphs: GraphRegistry;
   checkpointer: ThreadCheckpointer;
   store: BaseStore;
+  authz: Authorizer;
   /** Stops the runs in flight on a thread (cancel, and wait for them to stop). */
   stopRuns?: (caller: Caller, threadId: string) => Promise<void>;
 }) {
   const { prisma, pool } = deps.db;
-  const { graphs, checkpointer } = deps;
+  const { graphs, checkpointer, authz } = deps;
 
-  async function get(_caller: Caller, id: string): Promise<Thread | null> {
+  /**
+   * The thread if it exists and the caller may do `action` to it; another user's thread is
+   * indistinguishable from a missing one. The auth handler sees `value` (the thread id added).
+   */
+  async function find(
+    caller: Caller,
+    id: string,
+    action: AuthAction = "read",
+    value: Record<string, unknown> = {},
+  ): Promise<Thread | null> {
     if (!isUuid(id)) return null;
-    return threadById(pool, id.toLowerCase());
+    const threadId = id.toLowerCase();
+    const scope = await authz.authorize(caller, "threads", action, {
+      thread_id: threadId,
+      ...value,
+    });
+    return threadById(pool, threadId, scope);
   }
 
-  async function require(caller: Caller, id: string, field = "id"): Promise<Thread> {
-    const thread = await get(caller, id);
+  async function get(caller: Caller, id: string): Promise<Thread | null> {
+    return find(caller, id);
+  }
+
+  async function require(
+    caller: Caller,
+    id: string,
+    field = "id",
+    action: AuthAction = "read",
+    value: Record<string, unknown> = {},
+  ): Promise<Thread> {
+    const thread = await find(caller, id, action, value);
     if (!thread) throw new NotFoundError(`thread "${id}" not found`, { field });
     return thread;
+  }
+
+  /**
+   * `threads:create` for a thread about to be made: the handler may stamp its metadata (the
+   * returned metadata is what to store), and a thread outside the handler's own filters is
+   * refused, so nobody can create what they could not see.
+   */
+  async function authorizeCreate(
+    caller: Caller,
+    value: { thread_id: string; metadata: JsonObject; [key: string]: unknown },
+    field: string,
+  ): Promise<JsonObject> {
+    if (!authz.enabled) return value.metadata;
+    const scope = await authz.authorize(caller, "threads", "create", value);
+    const metadata = jsonObject(value.metadata ?? {}, field);
+    if (!inScope(metadata, scope)) {
+      throw new ForbiddenError("the thread's metadata is outside what the auth handler allows", {
+        field,
+      });
+    }
+    return metadata;
   }
 
   function graphIdOf(thread: Thread): string | null {
@@ -182,18 +230,29 @@ export function createThreadService(deps: {
 
   return {
     get,
+    find,
     require,
+    authorizeCreate,
     graphIdOf,
     graphFor,
     refresh,
 
     async search(
-      _caller: Caller,
+      caller: Caller,
       filter: ThreadFilter | null | undefined,
       order: { field: ThreadOrderField; direction: Direction } | null | undefined,
       page: { first?: number | null; offset: number },
     ) {
       const where = new Where();
+      const scope = await authz.authorize(caller, "threads", "search", {
+        ids: filter?.ids ?? null,
+        status: filter?.status?.toLowerCase() ?? null,
+        metadata: filter?.metadata ?? null,
+        values: filter?.values ?? null,
+        limit: page.first ?? 10,
+        offset: page.offset,
+      });
+      if (scope) where.contains("metadata", scope);
       if (filter?.ids) {
         where.anyOf(
           "id",
@@ -224,7 +283,15 @@ export function createThreadService(deps: {
 
     async create(caller: Caller, input: CreateThreadInput | null | undefined): Promise<Thread> {
       const id = input?.threadId != null ? uuid(input.threadId, "input.threadId") : randomUUID();
-      const metadata = jsonObject(input?.metadata ?? {}, "input.metadata");
+      const metadata = await authorizeCreate(
+        caller,
+        {
+          thread_id: id,
+          metadata: { ...jsonObject(input?.metadata ?? {}, "input.metadata") },
+          if_exists: input?.ifExists === "DO_NOTHING" ? "do_nothing" : "raise",
+        },
+        "input.metadata",
+      );
       const graphId = input?.graphId ?? null;
       if (graphId !== null && !graphs.has(graphId)) {
         throw new NotFoundError(`graph "${graphId}" is not in langgraph.json`, {
@@ -236,9 +303,10 @@ export function createThreadService(deps: {
           field: "input.supersteps",
         });
       }
-      const existing = await get(caller, id);
-      if (existing) {
-        if (input?.ifExists === "DO_NOTHING") return existing;
+      if (await prisma.thread.count({ where: { id } })) {
+        // Only a thread the caller can read is handed back; someone else's is just a clash.
+        const visible = input?.ifExists === "DO_NOTHING" ? await get(caller, id) : null;
+        if (visible) return visible;
         throw new ConflictError(`thread "${id}" already exists`, { field: "input.threadId" });
       }
       let thread: Thread;
@@ -252,7 +320,8 @@ export function createThreadService(deps: {
         });
       } catch (error) {
         if ((error as { code?: string }).code === "P2002") {
-          if (input?.ifExists === "DO_NOTHING") return require(caller, id);
+          const visible = input?.ifExists === "DO_NOTHING" ? await get(caller, id) : null;
+          if (visible) return visible;
           throw new ConflictError(`thread "${id}" already exists`, { field: "input.threadId" });
         }
         throw error;
@@ -287,8 +356,9 @@ export function createThreadService(deps: {
     },
 
     async updateMetadata(caller: Caller, id: string, metadata: unknown): Promise<Thread> {
-      const patch = jsonObject(metadata, "metadata");
-      const thread = await require(caller, id);
+      const value = { metadata: { ...jsonObject(metadata, "metadata") } };
+      const thread = await require(caller, id, "id", "update", value);
+      const patch = jsonObject(value.metadata, "metadata");
       return prisma.$transaction(async (tx) => {
         // Re-read under the row lock so concurrent merges do not drop each other's keys.
         await tx.thread.update({ where: { id: thread.id }, data: { updatedAt: new Date() } });
@@ -301,7 +371,7 @@ export function createThreadService(deps: {
     },
 
     async delete(caller: Caller, id: string): Promise<string> {
-      const thread = await require(caller, id);
+      const thread = await require(caller, id, "id", "delete");
       // A run in flight is stopped first: left running, it would keep writing checkpoints for a
       // thread that no longer exists.
       await deps.stopRuns?.(caller, thread.id);
@@ -314,8 +384,13 @@ export function createThreadService(deps: {
     async copy(caller: Caller, id: string): Promise<Thread> {
       const source = await require(caller, id);
       const copyId = randomUUID();
-      const metadata = { ...(source.metadata as JsonObject) };
-      if ("thread_id" in metadata) metadata.thread_id = copyId;
+      const copied = { ...(source.metadata as JsonObject) };
+      if ("thread_id" in copied) copied.thread_id = copyId;
+      const metadata = await authorizeCreate(
+        caller,
+        { thread_id: copyId, metadata: copied, if_exists: "raise" },
+        "id",
+      );
       const thread = await prisma.thread.create({
         data: {
           id: copyId,
@@ -398,7 +473,11 @@ export function createThreadService(deps: {
         checkpoint?: CheckpointArg | null;
       },
     ): Promise<CheckpointRef> {
-      const thread = await require(caller, input.threadId, "input.threadId");
+      const thread = await require(caller, input.threadId, "input.threadId", "update", {
+        values: input.values ?? null,
+        as_node: input.asNode ?? null,
+        checkpoint_id: input.checkpoint?.checkpointId ?? null,
+      });
       const graph = await graphFor(thread);
       if (!graph) {
         throw new InvalidInputError(

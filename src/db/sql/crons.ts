@@ -31,11 +31,13 @@ export interface CronRow {
   webhook: string | null;
   next_run_at: Date | null;
   last_run_at: Date | null;
+  /** The user who created the cron (auth on): its runs act for them. Never changed by updates. */
+  auth_user: Record<string, unknown> | null;
 }
 
 const COLUMNS = `id::text, assistant_id::text, thread_id::text, schedule, timezone, input, config,
   context, metadata, end_time, enabled, on_run_completed::text, multitask_strategy::text,
-  interrupt_before, interrupt_after, webhook, next_run_at, last_run_at`;
+  interrupt_before, interrupt_after, webhook, next_run_at, last_run_at, auth_user`;
 
 /** The transaction's start time as the database sees it (what now() means in its statements). */
 export async function transactionNow(client: Queryable): Promise<Date> {
@@ -52,10 +54,11 @@ export async function insertCron(client: Queryable, id: string, cron: CronValues
   await client.query(
     `INSERT INTO cron (id, assistant_id, thread_id, schedule, timezone, input, config, context,
        metadata, end_time, enabled, on_run_completed, multitask_strategy, interrupt_before,
-       interrupt_after, webhook, next_run_at, updated_at)
+       interrupt_after, webhook, next_run_at, updated_at, auth_user)
      VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10,
-       $11, $12::"OnCompletion", $13::"MultitaskStrategy", $14::text[], $15::text[], $16, $17, now())`,
-    [id, ...values(cron)],
+       $11, $12::"OnCompletion", $13::"MultitaskStrategy", $14::text[], $15::text[], $16, $17, now(),
+       $18::jsonb)`,
+    [id, ...values(cron), json(cron.auth_user)],
   );
 }
 

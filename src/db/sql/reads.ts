@@ -8,13 +8,28 @@ import type { Assistant, Run, Thread } from "../../generated/prisma/client.ts";
  * bench/queries.ts. They return the rows in Prisma's shape so callers cannot tell.
  */
 
-export async function threadById(pool: pg.Pool, id: string): Promise<Thread | null> {
-  const { rows } = await pool.query({
-    name: "thread_by_id",
-    text: `SELECT id::text, status::text, metadata, config, graph_id, values, interrupts, created_at, updated_at
-           FROM thread WHERE id = $1::uuid`,
-    values: [id],
-  });
+const THREAD_COLUMNS =
+  "id::text, status::text, metadata, config, graph_id, values, interrupts, created_at, updated_at";
+
+/** The thread, if it exists and its metadata contains `scope` (an auth filter; null: any). */
+export async function threadById(
+  pool: pg.Pool,
+  id: string,
+  scope: object | null = null,
+): Promise<Thread | null> {
+  const { rows } = await pool.query(
+    scope
+      ? {
+          name: "thread_by_id_scoped",
+          text: `SELECT ${THREAD_COLUMNS} FROM thread WHERE id = $1::uuid AND metadata @> $2::jsonb`,
+          values: [id, JSON.stringify(scope)],
+        }
+      : {
+          name: "thread_by_id",
+          text: `SELECT ${THREAD_COLUMNS} FROM thread WHERE id = $1::uuid`,
+          values: [id],
+        },
+  );
   const row = rows[0];
   if (!row) return null;
   return {
@@ -30,12 +45,22 @@ export async function threadById(pool: pg.Pool, id: string): Promise<Thread | nu
   };
 }
 
-export async function runById(pool: pg.Pool, id: string): Promise<Run | null> {
-  const { rows } = await pool.query({
-    name: "run_by_id",
-    text: "SELECT * FROM run WHERE id = $1::uuid",
-    values: [id],
-  });
+/** The run, if it exists and its thread's metadata contains `scope` (null: any). */
+export async function runById(
+  pool: pg.Pool,
+  id: string,
+  scope: object | null = null,
+): Promise<Run | null> {
+  const { rows } = await pool.query(
+    scope
+      ? {
+          name: "run_by_id_scoped",
+          text: `SELECT r.* FROM run r JOIN thread t ON t.id = r.thread_id
+                 WHERE r.id = $1::uuid AND t.metadata @> $2::jsonb`,
+          values: [id, JSON.stringify(scope)],
+        }
+      : { name: "run_by_id", text: "SELECT * FROM run WHERE id = $1::uuid", values: [id] },
+  );
   return rows[0] ? rowToRun(rows[0]) : null;
 }
 
@@ -62,6 +87,7 @@ export function rowToRun(row: Record<string, any>): Run {
     webhook: row.webhook,
     onCompletion: row.on_completion,
     onDisconnect: row.on_disconnect,
+    authUser: row.auth_user ?? null,
     availableAt: row.available_at,
     attempt: row.attempt,
     error: row.error,
@@ -115,14 +141,28 @@ export async function runForExecution(pool: pg.Pool, id: string): Promise<Execut
   };
 }
 
-export async function assistantById(pool: pg.Pool, id: string): Promise<Assistant | null> {
-  const { rows } = await pool.query({
-    name: "assistant_by_id",
-    text: `SELECT id::text, graph_id, name, description, config, context, metadata, version,
-             created_at, updated_at
-           FROM assistant WHERE id = $1::uuid`,
-    values: [id],
-  });
+const ASSISTANT_COLUMNS = `id::text, graph_id, name, description, config, context, metadata,
+  version, created_at, updated_at`;
+
+/** The assistant, if it exists and its metadata contains `scope` (null: any). */
+export async function assistantById(
+  pool: pg.Pool,
+  id: string,
+  scope: object | null = null,
+): Promise<Assistant | null> {
+  const { rows } = await pool.query(
+    scope
+      ? {
+          name: "assistant_by_id_scoped",
+          text: `SELECT ${ASSISTANT_COLUMNS} FROM assistant WHERE id = $1::uuid AND metadata @> $2::jsonb`,
+          values: [id, JSON.stringify(scope)],
+        }
+      : {
+          name: "assistant_by_id",
+          text: `SELECT ${ASSISTANT_COLUMNS} FROM assistant WHERE id = $1::uuid`,
+          values: [id],
+        },
+  );
   const row = rows[0];
   if (!row) return null;
   return {

@@ -26,9 +26,9 @@ export async function notify(db: Queryable, channel: string, payload: string): P
 export async function lockThread(
   client: pg.PoolClient,
   threadId: string,
-): Promise<{ id: string; status: string; graph_id: string | null } | null> {
+): Promise<{ id: string; status: string; graph_id: string | null; metadata: unknown } | null> {
   const { rows } = await client.query(
-    "SELECT id, status, graph_id FROM thread WHERE id = $1::uuid FOR UPDATE",
+    "SELECT id, status, graph_id, metadata FROM thread WHERE id = $1::uuid FOR UPDATE",
     [threadId],
   );
   return rows[0] ?? null;
@@ -178,6 +178,7 @@ export interface NewRun {
   onDisconnect: string;
   afterSeconds: number;
   cronId: string | null;
+  authUser: Record<string, unknown> | null;
 }
 
 const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
@@ -186,11 +187,12 @@ export async function insertRun(client: Queryable, run: NewRun): Promise<void> {
   await client.query(
     `INSERT INTO run (id, thread_id, assistant_id, cron_id, status, multitask_strategy, input, command,
        config, context, metadata, checkpoint, interrupt_before, interrupt_after, stream_modes,
-       stream_subgraphs, durability, webhook, on_completion, on_disconnect, available_at, updated_at)
+       stream_subgraphs, durability, webhook, on_completion, on_disconnect, available_at, updated_at,
+       auth_user)
      VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, 'PENDING', $5::"MultitaskStrategy", $6::jsonb,
        $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, $11::jsonb, $12::text[], $13::text[], $14::text[],
        $15, $16::"Durability", $17, $18::"OnCompletion", $19::"OnDisconnect",
-       now() + make_interval(secs => $20), now())`,
+       now() + make_interval(secs => $20), now(), $21::jsonb)`,
     [
       run.id,
       run.threadId,
@@ -212,6 +214,7 @@ export async function insertRun(client: Queryable, run: NewRun): Promise<void> {
       run.onCompletion,
       run.onDisconnect,
       run.afterSeconds,
+      run.authUser ? JSON.stringify(run.authUser) : null,
     ],
   );
 }
@@ -378,20 +381,34 @@ export async function saveOutcome(
   client: Queryable,
   runId: string,
   result: unknown,
+  threadMetadata: unknown,
   keepSeconds: number,
 ): Promise<void> {
   await client.query(
-    `INSERT INTO run_outcome (run_id, result, expires_at)
-     VALUES ($1::uuid, $2::jsonb, now() + make_interval(secs => $3))
-     ON CONFLICT (run_id) DO UPDATE SET result = excluded.result, expires_at = excluded.expires_at`,
-    [runId, JSON.stringify(result), keepSeconds],
+    `INSERT INTO run_outcome (run_id, result, thread_metadata, expires_at)
+     VALUES ($1::uuid, $2::jsonb, $3::jsonb, now() + make_interval(secs => $4))
+     ON CONFLICT (run_id) DO UPDATE SET result = excluded.result,
+       thread_metadata = excluded.thread_metadata, expires_at = excluded.expires_at`,
+    [
+      runId,
+      JSON.stringify(result),
+      threadMetadata ? JSON.stringify(threadMetadata) : null,
+      keepSeconds,
+    ],
   );
 }
 
-export async function loadOutcome(pool: Queryable, runId: string): Promise<unknown | null> {
-  const { rows } = await pool.query("SELECT result FROM run_outcome WHERE run_id = $1::uuid", [
-    runId,
-  ]);
+/** A kept outcome, if its thread's metadata (when it ended) contains `scope` (null: any). */
+export async function loadOutcome(
+  pool: Queryable,
+  runId: string,
+  scope: object | null,
+): Promise<unknown | null> {
+  const { rows } = await pool.query(
+    `SELECT result FROM run_outcome WHERE run_id = $1::uuid
+       AND ($2::jsonb IS NULL OR coalesce(thread_metadata, '{}'::jsonb) @> $2::jsonb)`,
+    [runId, scope ? JSON.stringify(scope) : null],
+  );
   return rows[0]?.result ?? null;
 }
 

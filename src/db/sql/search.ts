@@ -1,4 +1,6 @@
 import type pg from "pg";
+import type { Run } from "../../generated/prisma/client.ts";
+import { rowToRun } from "./reads.ts";
 
 /**
  * Search queries Prisma cannot express: JSONB containment (`@>`, served by the GIN
@@ -78,6 +80,53 @@ export async function searchPage(
     return { ids: [], total: Number(count.rows[0]?.total ?? 0) };
   }
   return { ids: rows.map((r) => r.id), total: Number(rows[0]?.total ?? 0) };
+}
+
+/**
+ * Runs newest first, optionally of one thread, one cron, one status, and only on threads whose
+ * metadata contains `scope` (an auth filter).
+ */
+export async function runsPage(
+  pool: pg.Pool,
+  filter: { threadId?: string; cronId?: string; status?: string; scope: object | null },
+  limit: number,
+  offset: number,
+): Promise<{ rows: Run[]; total: number }> {
+  const where = new Where();
+  if (filter.threadId) where.equals("r.thread_id", filter.threadId, "::uuid");
+  if (filter.cronId) where.equals("r.cron_id", filter.cronId, "::uuid");
+  if (filter.status) where.equals("r.status", filter.status, '::"RunStatus"');
+  const join = filter.scope ? "JOIN thread t ON t.id = r.thread_id" : "";
+  if (filter.scope) where.contains("t.metadata", filter.scope);
+  const { rows } = await pool.query(
+    `SELECT r.*, count(*) OVER () AS total FROM run r ${join} ${where}
+     ORDER BY r.created_at DESC, r.id DESC LIMIT ${where.param(limit)} OFFSET ${where.param(offset)}`,
+    where.params,
+  );
+  let total = Number(rows[0]?.total ?? 0);
+  if (rows.length === 0 && offset > 0) {
+    const count = await pool.query<{ total: string }>(
+      `SELECT count(*) AS total FROM run r ${join} ${where}`,
+      where.params.slice(0, -2),
+    );
+    total = Number(count.rows[0]?.total ?? 0);
+  }
+  return { rows: rows.map(rowToRun), total };
+}
+
+/** Those of `ids` whose metadata contains `scope` (an auth filter). */
+export async function idsInScope(
+  pool: pg.Pool,
+  table: "assistant" | "thread" | "cron",
+  ids: string[],
+  scope: object,
+): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await pool.query<{ id: string }>(
+    `SELECT id::text AS id FROM ${table} WHERE id = ANY($1::uuid[]) AND metadata @> $2::jsonb`,
+    [ids, JSON.stringify(scope)],
+  );
+  return rows.map((r) => r.id);
 }
 
 export interface VersionRow {

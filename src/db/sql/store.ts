@@ -14,9 +14,13 @@ export interface SqlStatement {
   values: unknown[];
 }
 
-/** The only namespaces a statement may see or touch; null means no restriction. */
+/**
+ * What a statement may see or touch; null means no restriction. `valueContains` is an auth
+ * filter: only items whose value contains it (JSONB `@>`).
+ */
 export interface NamespaceScope {
   namespacePrefixes: readonly (readonly string[])[];
+  valueContains?: Record<string, unknown> | null;
 }
 
 export type ComparisonOperator = "gt" | "gte" | "lt" | "lte";
@@ -156,12 +160,15 @@ function underPrefix(params: Params, namespace: readonly string[]): string {
 
 function scopeCondition(params: Params, scope: NamespaceScope | null): string {
   if (!scope) return "TRUE";
-  if (scope.namespacePrefixes.some((p) => p.length === 0)) return "TRUE";
+  const value = scope.valueContains
+    ? ` AND s.value @> ${params.add(JSON.stringify(scope.valueContains))}::jsonb`
+    : "";
+  if (scope.namespacePrefixes.some((p) => p.length === 0)) return `(TRUE${value})`;
   if (scope.namespacePrefixes.length === 0) return "FALSE";
   const prefixes = scope.namespacePrefixes.map(namespacePrefix);
   const exact = params.add(prefixes);
   const below = params.add(prefixes.map((p) => `${escapeLike(p)}${SEPARATOR}%`));
-  return `(s.prefix = ANY(${exact}::text[]) OR s.prefix LIKE ANY(${below}::text[]))`;
+  return `((s.prefix = ANY(${exact}::text[]) OR s.prefix LIKE ANY(${below}::text[]))${value})`;
 }
 
 function jsonText(value: unknown): string | null {
