@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
-import { type ExecutionArgs, GraphQLError, NoSchemaIntrospectionCustomRule } from "graphql";
+import { type ExecutionArgs, GraphQLError, type ValidationRule } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
@@ -237,12 +237,27 @@ function hardeningPlugins(security: SecurityConfig): Plugin[] {
     }) as Plugin,
   ];
   if (!security.introspection) {
-    plugins.push({
-      onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
-    });
+    plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(noIntrospection) });
   }
   return plugins;
 }
+
+/**
+ * Refuses `__schema` and `__type` (`__typename` stays: clients need it for unions). graphql's
+ * own NoSchemaIntrospectionCustomRule cannot be used here: it checks types with instanceof, and
+ * yoga validates with graphql's CommonJS build while our imports resolve to its ESM build.
+ */
+const noIntrospection: ValidationRule = (context) => ({
+  Field(node) {
+    if (node.name.value === "__schema" || node.name.value === "__type") {
+      context.reportError(
+        new GraphQLError(`introspection is disabled on this server (${node.name.value})`, {
+          nodes: node,
+        }),
+      );
+    }
+  },
+});
 
 function corsOptions(origins: string[]) {
   if (origins.length === 0) return false as const;
@@ -260,13 +275,11 @@ function refuseOversizedBody(req: IncomingMessage, res: ServerResponse, maxBytes
     problem = { status: 411, message: "a POST body must declare its Content-Length" };
   }
   if (!problem) return false;
-  res
-    .writeHead(problem.status, { "content-type": "application/json", connection: "close" })
-    .end(
-      JSON.stringify({
-        errors: [{ message: problem.message, extensions: { code: "BAD_USER_INPUT" } }],
-      }),
-    );
+  res.writeHead(problem.status, { "content-type": "application/json", connection: "close" }).end(
+    JSON.stringify({
+      errors: [{ message: problem.message, extensions: { code: "BAD_USER_INPUT" } }],
+    }),
+  );
   req.resume();
   return true;
 }
