@@ -99,6 +99,8 @@ describe("two servers on one database", () => {
     try {
       const urls = await Promise.all([serving(first), serving(second)]);
       for (const url of urls) expect(await infoGraphs(url)).toEqual(["agent", "research"]);
+      // No keys and no auth module: open, and the log says so.
+      expect(first.output()).toMatch(/authentication: none: every request is allowed/);
 
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();

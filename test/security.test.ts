@@ -1,10 +1,12 @@
+import { resolve } from "node:path";
 import type { ExecutionResult } from "graphql";
 import pg from "pg";
 import WebSocket from "ws";
 import { compileFilters, inScope } from "../src/auth/filters.ts";
+import { loadAuthModule } from "../src/auth/load.ts";
 import { loadConfig } from "../src/config.ts";
 import { RunEventsDocument, ServerInfoDocument } from "./gql/graphql.ts";
-import { startTestServer, type TestServer } from "./helpers/server.ts";
+import { repoRoot, startTestServer, type TestServer } from "./helpers/server.ts";
 import { streamClient, subscribe } from "./stream-clients.ts";
 
 /**
@@ -256,5 +258,24 @@ describe("auth filters", () => {
     ]) {
       expect(() => compileFilters(bad), JSON.stringify(bad)).toThrow();
     }
+  });
+});
+
+describe("loading langgraph.json's auth.path", () => {
+  const fixture = resolve(repoRoot, "test", "fixtures", "auth", "auth.ts");
+
+  it("reads an Auth object's authenticate and handlers", async () => {
+    const module = await loadAuthModule({ path: fixture, exportName: "auth" });
+    expect(typeof module.authenticate).toBe("function");
+    expect(Object.keys(module.handlers).sort()).toEqual(["*", "store"]);
+  });
+
+  it("names the problem with a missing file or an export that is not an Auth object", async () => {
+    await expect(
+      loadAuthModule({ path: `${fixture}.missing`, exportName: "auth" }),
+    ).rejects.toThrow(/auth\.path .*file does not exist/);
+    await expect(loadAuthModule({ path: fixture, exportName: "nope" })).rejects.toThrow(
+      /export "nope" is not an Auth object/,
+    );
   });
 });
