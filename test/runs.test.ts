@@ -14,6 +14,7 @@ import {
   ThreadDocument,
   ThreadHistoryDocument,
   ThreadStateDocument,
+  ThreadsWithRunsDocument,
   UpdateThreadStateDocument,
   WaitRunDocument,
 } from "./gql/graphql.ts";
@@ -471,6 +472,53 @@ describe("double texting", () => {
     expect(done.values).toMatchObject({ items: ["r"] });
     expect((await server.query(RunDocument, { id: pending.id })).run).toBeNull();
     expect((await server.query(RunDocument, { id: running.id })).run).toBeNull();
+  });
+});
+
+describe("runs of many threads", () => {
+  it("threads { runs } pages each thread's runs, newest first, in a fixed number of queries", async () => {
+    const batch = randomUUID();
+    const threadIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { createThread } = await server.query(CreateThreadDocument, {
+        input: { metadata: { batch } },
+      });
+      threadIds.push(createThread.id);
+      for (let n = 0; n < 2; n++) {
+        await waitRun({ threadId: createThread.id, assistantId: "append", input: { items: [n] } });
+      }
+    }
+    const pool = server.services.db.pool;
+    const query = pool.query.bind(pool);
+    /** The statements the server sends while answering `threads { runs }` for `filter`. */
+    const statementsFor = async (filter: Record<string, unknown>) => {
+      let count = 0;
+      pool.query = ((...args: Parameters<typeof query>) => {
+        count++;
+        return query(...args);
+      }) as typeof pool.query;
+      try {
+        const data = await server.query(ThreadsWithRunsDocument, { filter, runsFirst: 1 });
+        return { count, nodes: data.threads.nodes };
+      } finally {
+        pool.query = query;
+      }
+    };
+    const all = await statementsFor({ metadata: { batch } });
+    expect(all.nodes.map((n) => n.id).sort()).toEqual([...threadIds].sort());
+    for (const node of all.nodes) {
+      expect(node.runs.totalCount).toBe(2);
+      expect(node.runs.nodes).toHaveLength(1);
+      expect(node.runs.nodes[0]!.threadId).toBe(node.id);
+      const { rows } = await sql.query(
+        "SELECT id::text FROM run WHERE thread_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+        [node.id],
+      );
+      expect(node.runs.nodes[0]!.id).toBe(rows[0].id);
+    }
+    const one = await statementsFor({ ids: [threadIds[0]] });
+    expect(one.nodes).toHaveLength(1);
+    expect(all.count).toBe(one.count);
   });
 });
 

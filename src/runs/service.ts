@@ -7,7 +7,7 @@ import { inScope, type Scope } from "../auth/filters.ts";
 import type { Database } from "../db/database.ts";
 import { runById, runStatus } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
-import { idsInScope, runsPage } from "../db/sql/search.ts";
+import { idsInScope, runsPage, runsPagesByThread } from "../db/sql/search.ts";
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Run, RunStatus } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
@@ -529,6 +529,34 @@ export function createRunService(deps: {
         options.offset,
       );
       return { items: rows, total, offset: options.offset };
+    },
+
+    /** `list` for several threads at once (one page each, same arguments), in two queries. */
+    async listForThreads(
+      caller: Caller,
+      threadIds: string[],
+      options: { status?: RunStatus | null; first?: number | null; offset: number },
+    ) {
+      const { limit } = pageArgs(options.first);
+      const scope = await authz.authorize(caller, "threads", "search", {
+        thread_ids: threadIds,
+        status: options.status?.toLowerCase() ?? null,
+        limit,
+        offset: options.offset,
+      });
+      const pages = await runsPagesByThread(
+        pool,
+        threadIds,
+        { status: options.status ?? undefined, scope },
+        limit,
+        options.offset,
+      );
+      return new Map(
+        [...pages].map(([id, page]) => [
+          id,
+          { items: page.rows, total: page.total, offset: options.offset },
+        ]),
+      );
     },
 
     /** Starts a run and waits for its outcome (LangGraph's runs/wait). */
