@@ -7,7 +7,7 @@ import { inScope, type Scope } from "../auth/filters.ts";
 import type { Database } from "../db/database.ts";
 import { runById, runStatus } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
-import { idsInScope, runsPage, runsPagesByThread } from "../db/sql/search.ts";
+import { idsInScope, runsPage, runsPagesBy } from "../db/sql/search.ts";
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Run, RunStatus } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
@@ -531,22 +531,27 @@ export function createRunService(deps: {
       return { items: rows, total, offset: options.offset };
     },
 
-    /** `list` for several threads at once (one page each, same arguments), in two queries. */
-    async listForThreads(
+    /**
+     * `list` for several threads or crons at once (one page each, same arguments), in two
+     * queries; guarded like `list` (`threads:search`, its filters on the runs' threads).
+     */
+    async listFor(
       caller: Caller,
-      threadIds: string[],
+      by: "thread" | "cron",
+      ids: string[],
       options: { status?: RunStatus | null; first?: number | null; offset: number },
     ) {
       const { limit } = pageArgs(options.first);
       const scope = await authz.authorize(caller, "threads", "search", {
-        thread_ids: threadIds,
+        [by === "thread" ? "thread_ids" : "cron_ids"]: ids,
         status: options.status?.toLowerCase() ?? null,
         limit,
         offset: options.offset,
       });
-      const pages = await runsPagesByThread(
+      const pages = await runsPagesBy(
         pool,
-        threadIds,
+        by,
+        ids,
         { status: options.status ?? undefined, scope },
         limit,
         options.offset,

@@ -52,3 +52,16 @@ export function createBatcher<K, V>(
     },
   };
 }
+
+/** One value per request context, made on first use (a request's batchers). */
+export function perRequest<C extends object, V>(make: (ctx: C) => V): (ctx: C) => V {
+  const values = new WeakMap<C, V>();
+  return (ctx) => {
+    let value = values.get(ctx);
+    if (value === undefined) {
+      value = make(ctx);
+      values.set(ctx, value);
+    }
+    return value;
+  };
+}

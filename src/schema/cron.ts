@@ -1,7 +1,7 @@
 import { builder } from "./builder.ts";
 import { connectionType, offsetAfter } from "./connection.ts";
 import { MultitaskStrategyEnum, OnCompletionEnum } from "./enums.ts";
-import { RunConnection } from "./run.ts";
+import { RunConnection, runPagesOf } from "./run.ts";
 import "./webhook.ts";
 
 export const Cron = builder.prismaObject("Cron", {
@@ -44,9 +44,10 @@ export const Cron = builder.prismaObject("Cron", {
         "Runs this cron started, newest first. A stateless cron's runs with onRunCompleted DELETE go with their threads when they end.",
       args: { first: t.arg.int({ defaultValue: 10 }), after: t.arg.string() },
       resolve: (cron, args, ctx) =>
-        ctx.services.runs.list(ctx.caller, {
-          cronId: cron.id,
-          first: args.first,
+        runPagesOf(ctx, "cron").load({
+          id: cron.id,
+          status: null,
+          first: args.first ?? null,
           offset: offsetAfter(args.after),
         }),
     }),

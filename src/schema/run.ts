@@ -1,7 +1,9 @@
+import type { Run as RunRow, RunStatus } from "../generated/prisma/client.ts";
 import type { RunResult as RunResultShape } from "../runs/service.ts";
 import { STREAM_MODES } from "../runs/service.ts";
-import { builder } from "./builder.ts";
-import { connectionType, offsetAfter } from "./connection.ts";
+import { createBatcher, perRequest } from "./batch.ts";
+import { builder, type GraphQLContext } from "./builder.ts";
+import { type ConnectionShape, connectionType, offsetAfter } from "./connection.ts";
 import {
   CancelActionEnum,
   DurabilityEnum,
@@ -60,6 +62,39 @@ export const Run = builder.prismaObject("Run", {
 });
 
 export const RunConnection = connectionType("Run", Run);
+
+interface RunPageKey {
+  /** The thread or cron whose runs to page. */
+  id: string;
+  status: RunStatus | null;
+  first: number | null;
+  offset: number;
+}
+
+const runPageBatchers = {
+  thread: perRequest((ctx: GraphQLContext) => runPageBatcher(ctx, "thread")),
+  cron: perRequest((ctx: GraphQLContext) => runPageBatcher(ctx, "cron")),
+};
+
+function runPageBatcher(ctx: GraphQLContext, by: "thread" | "cron") {
+  return createBatcher<RunPageKey, ConnectionShape<RunRow>>(
+    (key) => `${key.status}|${key.first}|${key.offset}`,
+    async (keys) => {
+      const { status, first, offset } = keys[0]!;
+      const ids = keys.map((k) => k.id);
+      const pages = await ctx.services.runs.listFor(ctx.caller, by, ids, { status, first, offset });
+      return keys.map((k) => pages.get(k.id)!);
+    },
+  );
+}
+
+/**
+ * `runs` of a thread or cron: the runs of every thread (cron) in a list are read together, so
+ * `threads { runs }` costs two queries however many threads there are.
+ */
+export function runPagesOf(ctx: GraphQLContext, by: "thread" | "cron") {
+  return runPageBatchers[by](ctx);
+}
 
 export const CommandInput = builder.inputType("CommandInput", {
   fields: (t) => ({

@@ -1,12 +1,10 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
-import type { Run, RunStatus } from "../generated/prisma/client.ts";
 import type { InterruptJson } from "../graphs/serialize.ts";
 import type { CheckpointRef, StateView, TaskView } from "../threads/service.ts";
-import { createBatcher } from "./batch.ts";
-import { builder, type GraphQLContext } from "./builder.ts";
-import { type ConnectionShape, connectionType, inOrder, offsetAfter } from "./connection.ts";
+import { builder } from "./builder.ts";
+import { connectionType, inOrder, offsetAfter } from "./connection.ts";
 import { IfExistsEnum, RunStatusEnum, SortOrderEnum, ThreadStatusEnum } from "./enums.ts";
-import { CommandInput, RunConnection } from "./run.ts";
+import { CommandInput, RunConnection, runPagesOf } from "./run.ts";
 
 export const Interrupt = builder.objectRef<InterruptJson>("Interrupt").implement({
   fields: (t) => ({
@@ -135,8 +133,8 @@ export const Thread = builder.prismaObject("Thread", {
         status: t.arg({ type: RunStatusEnum }),
       },
       resolve: (thread, args, ctx) =>
-        threadRunsBatcher(ctx).load({
-          threadId: thread.id,
+        runPagesOf(ctx, "thread").load({
+          id: thread.id,
           status: args.status ?? null,
           first: args.first ?? null,
           offset: offsetAfter(args.after),
@@ -146,40 +144,6 @@ export const Thread = builder.prismaObject("Thread", {
 });
 
 const ThreadConnection = connectionType("Thread", Thread);
-
-interface ThreadRunsKey {
-  threadId: string;
-  status: RunStatus | null;
-  first: number | null;
-  offset: number;
-}
-
-/** One batcher per request: the `runs` of every thread in a list come from one query. */
-const threadRunsBatchers = new WeakMap<GraphQLContext, ReturnType<typeof makeThreadRunsBatcher>>();
-
-function makeThreadRunsBatcher(ctx: GraphQLContext) {
-  return createBatcher<ThreadRunsKey, ConnectionShape<Run>>(
-    (key) => `${key.status}|${key.first}|${key.offset}`,
-    async (keys) => {
-      const { status, first, offset } = keys[0]!;
-      const pages = await ctx.services.runs.listForThreads(
-        ctx.caller,
-        keys.map((k) => k.threadId),
-        { status, first, offset },
-      );
-      return keys.map((k) => pages.get(k.threadId)!);
-    },
-  );
-}
-
-function threadRunsBatcher(ctx: GraphQLContext) {
-  let batcher = threadRunsBatchers.get(ctx);
-  if (!batcher) {
-    batcher = makeThreadRunsBatcher(ctx);
-    threadRunsBatchers.set(ctx, batcher);
-  }
-  return batcher;
-}
 
 const ThreadFilter = builder.inputType("ThreadFilter", {
   fields: (t) => ({

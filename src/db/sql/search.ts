@@ -115,40 +115,43 @@ export async function runsPage(
 }
 
 /**
- * The same page of runs (newest first) for each of several threads, in two round trips whatever
- * their number: what `threads { runs }` needs without a query per thread.
+ * The same page of runs (newest first) for each of several threads or crons, in two round trips
+ * whatever their number: what `threads { runs }` and `crons { runs }` need without a query per
+ * item. Only runs on threads whose metadata contains `scope` count.
  */
-export async function runsPagesByThread(
+export async function runsPagesBy(
   pool: pg.Pool,
-  threadIds: string[],
+  by: "thread" | "cron",
+  ids: string[],
   filter: { status?: string; scope: object | null },
   limit: number,
   offset: number,
 ): Promise<Map<string, { rows: Run[]; total: number }>> {
   const pages = new Map<string, { rows: Run[]; total: number }>(
-    threadIds.map((id) => [id, { rows: [], total: 0 }]),
+    ids.map((id) => [id, { rows: [], total: 0 }]),
   );
-  if (threadIds.length === 0) return pages;
-  const params: unknown[] = [threadIds, filter.status ?? null, JSON.stringify(filter.scope)];
-  const where = `r.thread_id = t.id AND ($2::text IS NULL OR r.status = $2::"RunStatus")
+  if (ids.length === 0) return pages;
+  const column = by === "thread" ? "r.thread_id" : "r.cron_id";
+  const params: unknown[] = [ids, filter.status ?? null, JSON.stringify(filter.scope)];
+  const conditions = `($2::text IS NULL OR r.status = $2::"RunStatus")
     AND ($3::jsonb = 'null'::jsonb OR t.metadata @> $3::jsonb)`;
   const [page, counts] = await Promise.all([
     pool.query(
-      `SELECT r.* FROM thread t
-       CROSS JOIN LATERAL (SELECT r.* FROM run r WHERE ${where}
-         ORDER BY r.created_at DESC, r.id DESC LIMIT $4 OFFSET $5) r
-       WHERE t.id = ANY($1::uuid[])`,
+      `SELECT p.*, o.id::text AS page_owner FROM unnest($1::uuid[]) AS o(id)
+       CROSS JOIN LATERAL (SELECT r.* FROM run r JOIN thread t ON t.id = r.thread_id
+         WHERE ${column} = o.id AND ${conditions}
+         ORDER BY r.created_at DESC, r.id DESC LIMIT $4 OFFSET $5) p`,
       [...params, limit, offset],
     ),
-    pool.query<{ thread_id: string; total: string }>(
-      `SELECT t.id::text AS thread_id, count(*) AS total FROM thread t JOIN run r ON ${where}
-       WHERE t.id = ANY($1::uuid[]) GROUP BY t.id`,
+    pool.query<{ owner: string; total: string }>(
+      `SELECT ${column}::text AS owner, count(*) AS total FROM run r JOIN thread t ON t.id = r.thread_id
+       WHERE ${column} = ANY($1::uuid[]) AND ${conditions} GROUP BY ${column}`,
       params,
     ),
   ]);
-  for (const row of page.rows) pages.get(row.thread_id)?.rows.push(rowToRun(row));
+  for (const row of page.rows) pages.get(row.page_owner)?.rows.push(rowToRun(row));
   for (const row of counts.rows) {
-    const entry = pages.get(row.thread_id);
+    const entry = pages.get(row.owner);
     if (entry) entry.total = Number(row.total);
   }
   return pages;
