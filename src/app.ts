@@ -13,16 +13,16 @@ import {
   requestForHandler,
 } from "./auth/authenticate.ts";
 import { type Authorizer, createAuthorizer, openAuthorizer } from "./auth/authorizer.ts";
-import type { Caller } from "./auth/caller.ts";
+import { anonymousCaller, type Caller } from "./auth/caller.ts";
 import { loadAuthModule } from "./auth/load.ts";
-import type { Config, SecurityConfig } from "./config.ts";
+import { type Config, DEFAULT_SECURITY, type SecurityConfig } from "./config.ts";
 import { createCronScheduler } from "./crons/scheduler.ts";
 import { type Database, migrate, openDatabase, resolveServer } from "./db/database.ts";
 import { CRONS_CHANNEL } from "./db/sql/crons.ts";
 import { RUN_EVENTS_CHANNEL } from "./db/sql/events.ts";
 import { RUN_CONTROL_CHANNEL, RUNS_CHANNEL } from "./db/sql/runs.ts";
 import { WEBHOOKS_CHANNEL } from "./db/sql/webhooks.ts";
-import { DomainError } from "./errors.ts";
+import { DomainError, UnauthenticatedError } from "./errors.ts";
 import { loadGraphRegistry } from "./graphs/registry.ts";
 import type { Logger } from "./log.ts";
 import { createBoss, startBoss } from "./queue/boss.ts";
@@ -45,19 +45,6 @@ export interface App {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Open, with generous limits: what tests and `buildApp` callers get unless they say otherwise. */
-export const defaultSecurity: SecurityConfig = {
-  graphiql: true,
-  introspection: true,
-  corsOrigins: ["*"],
-  maxBodyBytes: 10 * 1024 * 1024,
-  maxDepth: 15,
-  maxAliases: 30,
-  maxTokens: 5000,
-  maxCost: 20_000,
-  maxDirectives: 50,
-};
-
 const openAuthenticator = createAuthenticator({ apiKeys: [], authenticate: null });
 
 export function buildApp(deps: {
@@ -69,7 +56,7 @@ export function buildApp(deps: {
 }): App {
   const { services, log } = deps;
   const authenticator = deps.authenticator ?? openAuthenticator;
-  const security = deps.security ?? defaultSecurity;
+  const security = deps.security ?? DEFAULT_SECURITY;
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: "/graphql",
@@ -112,6 +99,10 @@ export function buildApp(deps: {
       subscribe: (args) => (args as EnvelopedArgs).rootValue.subscribe(args) as never,
       onConnect: async (ctx) => {
         const extra = ctx.extra as typeof ctx.extra & { caller?: Caller };
+        if (authenticator.open) {
+          extra.caller = anonymousCaller;
+          return true;
+        }
         try {
           extra.caller = await authenticator.authenticate(
             requestForConnection(
@@ -201,8 +192,9 @@ async function authenticateRequest(
   authenticator: Authenticator,
   request: Request | undefined,
 ): Promise<Caller> {
-  if (authenticator.open || !request) return authenticator.authenticate(request as Request);
+  if (authenticator.open) return anonymousCaller;
   try {
+    if (!request) throw new UnauthenticatedError("no request to authenticate");
     return await authenticator.authenticate(requestForHandler(request));
   } catch (error) {
     if (!(error instanceof DomainError)) throw error;

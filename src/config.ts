@@ -92,6 +92,21 @@ export interface SecurityConfig {
   maxDirectives: number;
 }
 
+/** The surface when nothing is configured: open, with limits no real client reaches. */
+export const DEFAULT_SECURITY: SecurityConfig = {
+  graphiql: true,
+  introspection: true,
+  corsOrigins: ["*"],
+  // LangGraph inputs carry whole message lists (and sometimes images).
+  maxBodyBytes: 10 * 1024 * 1024,
+  // Our deepest real query (state of a subgraph task inside a task) nests 8 levels.
+  maxDepth: 15,
+  maxAliases: 30,
+  maxTokens: 5000,
+  maxCost: 20_000,
+  maxDirectives: 50,
+};
+
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
@@ -210,17 +225,18 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     auth: file.auth?.path ? importSpec(file.auth.path, "auth.path", configFile, projectDir) : null,
     apiKeys: readApiKeys(parsedEnv.data, projectDir),
     security: {
-      graphiql: parsedEnv.data.GRAPHIQL ?? true,
-      introspection: parsedEnv.data.INTROSPECTION ?? true,
-      corsOrigins: list(parsedEnv.data.CORS_ORIGINS ?? "*"),
-      // LangGraph inputs carry whole message lists (and sometimes images): 10 MiB by default.
-      maxBodyBytes: parsedEnv.data.MAX_BODY_BYTES ?? 10 * 1024 * 1024,
-      // Our deepest real query (state of a subgraph task inside a task) nests 8 levels.
-      maxDepth: parsedEnv.data.GRAPHQL_MAX_DEPTH ?? 15,
-      maxAliases: parsedEnv.data.GRAPHQL_MAX_ALIASES ?? 30,
-      maxTokens: parsedEnv.data.GRAPHQL_MAX_TOKENS ?? 5000,
-      maxCost: parsedEnv.data.GRAPHQL_MAX_COST ?? 20_000,
-      maxDirectives: parsedEnv.data.GRAPHQL_MAX_DIRECTIVES ?? 50,
+      graphiql: parsedEnv.data.GRAPHIQL ?? DEFAULT_SECURITY.graphiql,
+      introspection: parsedEnv.data.INTROSPECTION ?? DEFAULT_SECURITY.introspection,
+      corsOrigins:
+        parsedEnv.data.CORS_ORIGINS !== undefined
+          ? list(parsedEnv.data.CORS_ORIGINS)
+          : DEFAULT_SECURITY.corsOrigins,
+      maxBodyBytes: parsedEnv.data.MAX_BODY_BYTES ?? DEFAULT_SECURITY.maxBodyBytes,
+      maxDepth: parsedEnv.data.GRAPHQL_MAX_DEPTH ?? DEFAULT_SECURITY.maxDepth,
+      maxAliases: parsedEnv.data.GRAPHQL_MAX_ALIASES ?? DEFAULT_SECURITY.maxAliases,
+      maxTokens: parsedEnv.data.GRAPHQL_MAX_TOKENS ?? DEFAULT_SECURITY.maxTokens,
+      maxCost: parsedEnv.data.GRAPHQL_MAX_COST ?? DEFAULT_SECURITY.maxCost,
+      maxDirectives: parsedEnv.data.GRAPHQL_MAX_DIRECTIVES ?? DEFAULT_SECURITY.maxDirectives,
     },
     store: file.store ?? null,
     logLevel: parsedEnv.data.LOG_LEVEL ?? "info",

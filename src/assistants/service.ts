@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
 import { inScope } from "../auth/filters.ts";
+import { authorizedLookups } from "../auth/lookup.ts";
 import type { Database } from "../db/database.ts";
 import { assistantById } from "../db/sql/reads.ts";
 import {
@@ -99,21 +100,7 @@ export function createAssistantService(deps: {
     return assistantById(pool, id, scope);
   }
 
-  async function get(caller: Caller, idOrGraphId: string): Promise<Assistant | null> {
-    return find(caller, idOrGraphId);
-  }
-
-  async function require(
-    caller: Caller,
-    idOrGraphId: string,
-    field = "id",
-    action: AuthAction = "read",
-    value: Record<string, unknown> = {},
-  ): Promise<Assistant> {
-    const assistant = await find(caller, idOrGraphId, action, value);
-    if (!assistant) throw new NotFoundError(`assistant "${idOrGraphId}" not found`, { field });
-    return assistant;
-  }
+  const { get, require } = authorizedLookups("assistant", find);
 
   return {
     resolveId,

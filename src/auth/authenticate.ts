@@ -153,5 +153,3 @@ export function requestForConnection(
 export function requestForHandler(request: Request): Request {
   return new Request(request.url, { method: request.method, headers: request.headers });
 }
-
-export { UnauthenticatedError };

@@ -56,11 +56,6 @@ export function compileFilters(filters: unknown): Scope {
   return scope;
 }
 
-/** Both scopes at once (a resource must satisfy each); null stands for "no restriction". */
-export function intersectScopes(a: Scope | null, b: Scope | null): Scope[] {
-  return [a, b].filter((s): s is Scope => s !== null);
-}
-
 /** Whether `metadata` satisfies `scope`, exactly as `metadata @> scope` would in PostgreSQL. */
 export function inScope(metadata: unknown, scope: Scope | null): boolean {
   if (scope === null) return true;

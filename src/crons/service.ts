@@ -3,6 +3,7 @@ import type { AssistantService } from "../assistants/service.ts";
 import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
 import { inScope } from "../auth/filters.ts";
+import { authorizedLookups } from "../auth/lookup.ts";
 import type { Database } from "../db/database.ts";
 import * as sql from "../db/sql/crons.ts";
 import { idsInScope, searchPage, Where } from "../db/sql/search.ts";
@@ -39,21 +40,9 @@ export interface CreateCronInput {
  * A partial update. An absent field keeps its value; an explicit null clears the fields that
  * may be empty (input, config, context, endTime, webhook) and is ignored for the others.
  */
-export interface UpdateCronInput {
-  schedule?: string | null;
-  timezone?: string | null;
-  input?: unknown;
-  config?: unknown;
-  context?: unknown;
-  metadata?: unknown;
-  endTime?: Date | null;
-  enabled?: boolean | null;
-  onRunCompleted?: OnCompletion | null;
-  multitaskStrategy?: MultitaskStrategy | null;
-  interruptBefore?: readonly string[] | null;
-  interruptAfter?: readonly string[] | null;
-  webhook?: string | null;
-}
+export type UpdateCronInput = {
+  [K in keyof Omit<CreateCronInput, "assistantId" | "threadId">]?: CreateCronInput[K] | null;
+};
 
 export interface CronFilter {
   assistantId?: string | null;
@@ -93,21 +82,7 @@ export function createCronService(deps: {
     return prisma.cron.findUnique({ where: { id: cronId } });
   }
 
-  async function get(caller: Caller, id: string): Promise<Cron | null> {
-    return find(caller, id);
-  }
-
-  async function require(
-    caller: Caller,
-    id: string,
-    field = "id",
-    action: AuthAction = "read",
-    value: Record<string, unknown> = {},
-  ): Promise<Cron> {
-    const cron = await find(caller, id, action, value);
-    if (!cron) throw new NotFoundError(`cron "${id}" not found`, { field });
-    return cron;
-  }
+  const { get, require } = authorizedLookups("cron", find);
 
   async function checkNodes(graphId: string, field: string, names: readonly string[]) {
     if (names.length === 0) return;

@@ -11,7 +11,7 @@ import { type GraphRegistry, withPersistence } from "../graphs/registry.ts";
 import { type InterruptJson, interruptsToJson, toJson } from "../graphs/serialize.ts";
 import type { Logger } from "../log.ts";
 import type { ThreadCheckpointer } from "../threads/service.ts";
-import type { CancelAction, RunResult, RunService } from "./service.ts";
+import type { CancelAction, KeptOutcome, RunResult, RunService } from "./service.ts";
 
 /** Why an executing run's graph was aborted. */
 export type StopReason =
@@ -140,13 +140,6 @@ export function createExecutor(deps: ExecutorDeps) {
     return { config, context };
   }
 
-  function withoutAuthKeys(configurable: Record<string, unknown> | undefined) {
-    if (!configurable) return {};
-    const { langgraph_auth_user, langgraph_auth_user_id, langgraph_auth_permissions, ...rest } =
-      configurable;
-    return rest;
-  }
-
   /** The values and interrupts a finished run left: the state at the last checkpoint it wrote. */
   async function readOutcome(run: Run): Promise<{ values: unknown; interrupts: InterruptJson[] }> {
     const full = await runForExecution(pool, run.id);
@@ -262,6 +255,16 @@ export function createExecutor(deps: ExecutorDeps) {
       }
     }
     const deleteThread = run.onCompletion === "DELETE";
+    // What waiters get, guarded by the thread's metadata once the thread may be gone.
+    const kept = (ended: Run): KeptOutcome => ({
+      result: {
+        run: ended,
+        values: state?.values ?? null,
+        interrupts: state?.interrupts ?? [],
+        error: end.error,
+      },
+      threadMetadata: run.thread.metadata,
+    });
     const outcome: RunEndOutcome = {
       status: end.status,
       error: end.error,
@@ -282,15 +285,7 @@ export function createExecutor(deps: ExecutorDeps) {
         // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
         await sink?.finish(client, finished, outcome);
         if (deleteThread) {
-          await deps.runs.saveOutcome(client, {
-            result: {
-              run: finished,
-              values: state?.values ?? null,
-              interrupts: state?.interrupts ?? [],
-              error: end.error,
-            },
-            threadMetadata: run.thread.metadata,
-          });
+          await deps.runs.saveOutcome(client, kept(finished));
           await sql.deleteThreadRow(client, run.threadId);
         } else {
           await deps.runs.dispatchNext(client, run.threadId);
@@ -302,18 +297,7 @@ export function createExecutor(deps: ExecutorDeps) {
     }
     if (!ended) return; // Another worker took the run over (our lease had lapsed).
     if (deleteThread) await deps.checkpointer.deleteThread(run.threadId);
-    await deps.runs.control(
-      { runId: run.id, kind: "ended" },
-      {
-        result: {
-          run: ended,
-          values: state?.values ?? null,
-          interrupts: state?.interrupts ?? [],
-          error: end.error,
-        },
-        threadMetadata: run.thread.metadata,
-      },
-    );
+    await deps.runs.control({ runId: run.id, kind: "ended" }, kept(ended));
   }
 
   /** ROLLBACK: the run and everything it wrote go; the thread is as it was before it. */
@@ -416,4 +400,12 @@ function endOf(caught: unknown, reason: StopReason | undefined): sql.RunEnd {
 function errorJson(error: unknown): { type: string; message: string } {
   if (error instanceof Error) return { type: error.name || "Error", message: error.message };
   return { type: "Error", message: typeof error === "string" ? error : JSON.stringify(error) };
+}
+
+/** Config without the auth keys only the server may set (see buildConfig). */
+function withoutAuthKeys(configurable: Record<string, unknown> | undefined) {
+  if (!configurable) return {};
+  const { langgraph_auth_user, langgraph_auth_user_id, langgraph_auth_permissions, ...rest } =
+    configurable;
+  return rest;
 }

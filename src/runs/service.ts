@@ -4,6 +4,7 @@ import type { AssistantService } from "../assistants/service.ts";
 import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
 import { inScope, type Scope } from "../auth/filters.ts";
+import { authorizedLookups } from "../auth/lookup.ts";
 import type { Database } from "../db/database.ts";
 import { runById, runStatus } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
@@ -148,21 +149,7 @@ export function createRunService(deps: {
     return scope ? runById(pool, run.id, scope) : run;
   }
 
-  async function get(caller: Caller, id: string): Promise<Run | null> {
-    return find(caller, id);
-  }
-
-  async function require(
-    caller: Caller,
-    id: string,
-    field = "id",
-    action: AuthAction = "read",
-    value: Record<string, unknown> = {},
-  ): Promise<Run> {
-    const run = await find(caller, id, action, value);
-    if (!run) throw new NotFoundError(`run "${id}" not found`, { field });
-    return run;
-  }
+  const { get, require } = authorizedLookups("run", find);
 
   /**
    * `threads:create_run`: the handler sees the whole run (and may stamp its metadata); its
@@ -203,14 +190,6 @@ export function createRunService(deps: {
   }
 
   /** Resolves once the run has a final status or no longer exists. */
-  async function threadVisible(threadId: string, scope: Scope | null): Promise<boolean> {
-    const thread = await prisma.thread.findUnique({
-      where: { id: threadId },
-      select: { metadata: true },
-    });
-    return thread !== null && inScope(thread.metadata, scope);
-  }
-
   async function waitForEnd(runId: string, signal?: AbortSignal): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -641,7 +620,7 @@ export function createRunService(deps: {
         scope &&
         threadId !== null &&
         runs.length === 0 &&
-        !(await threadVisible(threadId, scope))
+        (await idsInScope(pool, "thread", [threadId], scope)).length === 0
       ) {
         throw new NotFoundError(`thread "${threadId}" not found`, { field: "input.threadId" });
       }

@@ -174,10 +174,10 @@ export function createStoreService(deps: {
       const object = checkValue(allowed.value.value);
       if (allowed.scope) {
         // Neither the new value nor the item it replaces may lie outside the handler's filters.
+        const filters = allowed.scope.valueContains ?? null;
+        const existing = await backend.get(ns, key, { refreshTtl: false });
         const outside =
-          !inScope(object, allowed.scope.valueContains ?? null) ||
-          ((await backend.get(ns, key, { refreshTtl: false })) !== null &&
-            (await allowed.store.get(ns, key, { refreshTtl: false })) === null);
+          !inScope(object, filters) || (existing !== null && !inScope(existing.value, filters));
         if (outside) {
           throw new ForbiddenError("Not authorized to write this item", { field: "value" });
         }

@@ -181,10 +181,7 @@ export function follow(deps: FollowDeps, options: FollowOptions): EventStream {
     for (let round = 0; round < 10; round++) {
       for (;;) {
         if (finished) return;
-        const rows =
-          scope === "run"
-            ? await sql.runEventsAfter(pool, key, cursor, PAGE)
-            : await sql.threadEventsAfter(pool, key, cursor, PAGE);
+        const rows = await sql.eventsAfter(pool, scope, key, cursor, PAGE);
         for (const row of rows) {
           const event = toStreamEvent(row);
           if (event.seq <= cursor) continue;

@@ -9,6 +9,7 @@ import { Command } from "@langchain/langgraph";
 import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
 import { inScope } from "../auth/filters.ts";
+import { authorizedLookups } from "../auth/lookup.ts";
 import type { Database } from "../db/database.ts";
 import { threadById } from "../db/sql/reads.ts";
 import { type Direction, searchPage, Where } from "../db/sql/search.ts";
@@ -128,21 +129,7 @@ export function createThreadService(deps: {
     return threadById(pool, threadId, scope);
   }
 
-  async function get(caller: Caller, id: string): Promise<Thread | null> {
-    return find(caller, id);
-  }
-
-  async function require(
-    caller: Caller,
-    id: string,
-    field = "id",
-    action: AuthAction = "read",
-    value: Record<string, unknown> = {},
-  ): Promise<Thread> {
-    const thread = await find(caller, id, action, value);
-    if (!thread) throw new NotFoundError(`thread "${id}" not found`, { field });
-    return thread;
-  }
+  const { get, require } = authorizedLookups("thread", find);
 
   /**
    * `threads:create` for a thread about to be made: the handler may stamp its metadata (the

@@ -144,28 +144,18 @@ function withoutNul(_key: string, value: unknown): unknown {
     : value;
 }
 
-export async function runEventsAfter(
+/** A page of a run's (or a whole thread's) events after the cursor, in id order. */
+export async function eventsAfter(
   db: Queryable,
-  runId: string,
+  scope: "run" | "thread",
+  key: string,
   after: number,
   limit: number,
 ): Promise<EventRow[]> {
+  const column = scope === "run" ? "run_id" : "thread_id";
   const { rows } = await db.query<EventRow>(
-    `SELECT ${COLUMNS} FROM run_event WHERE run_id = $1::uuid AND id > $2 ORDER BY run_event.id LIMIT $3`,
-    [runId, after, limit],
-  );
-  return rows;
-}
-
-export async function threadEventsAfter(
-  db: Queryable,
-  threadId: string,
-  after: number,
-  limit: number,
-): Promise<EventRow[]> {
-  const { rows } = await db.query<EventRow>(
-    `SELECT ${COLUMNS} FROM run_event WHERE thread_id = $1::uuid AND id > $2 ORDER BY run_event.id LIMIT $3`,
-    [threadId, after, limit],
+    `SELECT ${COLUMNS} FROM run_event WHERE ${column} = $1::uuid AND id > $2 ORDER BY run_event.id LIMIT $3`,
+    [key, after, limit],
   );
   return rows;
 }

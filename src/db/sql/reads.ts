@@ -8,6 +8,26 @@ import type { Assistant, Run, Thread } from "../../generated/prisma/client.ts";
  * bench/queries.ts. They return the rows in Prisma's shape so callers cannot tell.
  */
 
+/**
+ * A prepared read of one row by id (`text` ends with its `WHERE`), optionally only if `scope`
+ * (an auth filter) is contained in `scopeColumn`: two named statements, so each keeps its plan.
+ */
+function byId(
+  name: string,
+  text: string,
+  id: string,
+  scope: object | null,
+  scopeColumn = "metadata",
+): pg.QueryConfig {
+  return scope
+    ? {
+        name: `${name}_scoped`,
+        text: `${text} AND ${scopeColumn} @> $2::jsonb`,
+        values: [id, JSON.stringify(scope)],
+      }
+    : { name, text, values: [id] };
+}
+
 const THREAD_COLUMNS =
   "id::text, status::text, metadata, config, graph_id, values, interrupts, created_at, updated_at";
 
@@ -18,17 +38,7 @@ export async function threadById(
   scope: object | null = null,
 ): Promise<Thread | null> {
   const { rows } = await pool.query(
-    scope
-      ? {
-          name: "thread_by_id_scoped",
-          text: `SELECT ${THREAD_COLUMNS} FROM thread WHERE id = $1::uuid AND metadata @> $2::jsonb`,
-          values: [id, JSON.stringify(scope)],
-        }
-      : {
-          name: "thread_by_id",
-          text: `SELECT ${THREAD_COLUMNS} FROM thread WHERE id = $1::uuid`,
-          values: [id],
-        },
+    byId("thread_by_id", `SELECT ${THREAD_COLUMNS} FROM thread WHERE id = $1::uuid`, id, scope),
   );
   const row = rows[0];
   if (!row) return null;
@@ -51,15 +61,10 @@ export async function runById(
   id: string,
   scope: object | null = null,
 ): Promise<Run | null> {
+  // Only a scoped read needs the thread.
+  const from = scope ? "run r JOIN thread t ON t.id = r.thread_id" : "run r";
   const { rows } = await pool.query(
-    scope
-      ? {
-          name: "run_by_id_scoped",
-          text: `SELECT r.* FROM run r JOIN thread t ON t.id = r.thread_id
-                 WHERE r.id = $1::uuid AND t.metadata @> $2::jsonb`,
-          values: [id, JSON.stringify(scope)],
-        }
-      : { name: "run_by_id", text: "SELECT * FROM run WHERE id = $1::uuid", values: [id] },
+    byId("run_by_id", `SELECT r.* FROM ${from} WHERE r.id = $1::uuid`, id, scope, "t.metadata"),
   );
   return rows[0] ? rowToRun(rows[0]) : null;
 }
@@ -151,17 +156,12 @@ export async function assistantById(
   scope: object | null = null,
 ): Promise<Assistant | null> {
   const { rows } = await pool.query(
-    scope
-      ? {
-          name: "assistant_by_id_scoped",
-          text: `SELECT ${ASSISTANT_COLUMNS} FROM assistant WHERE id = $1::uuid AND metadata @> $2::jsonb`,
-          values: [id, JSON.stringify(scope)],
-        }
-      : {
-          name: "assistant_by_id",
-          text: `SELECT ${ASSISTANT_COLUMNS} FROM assistant WHERE id = $1::uuid`,
-          values: [id],
-        },
+    byId(
+      "assistant_by_id",
+      `SELECT ${ASSISTANT_COLUMNS} FROM assistant WHERE id = $1::uuid`,
+      id,
+      scope,
+    ),
   );
   const row = rows[0];
   if (!row) return null;
