@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { arch, platform } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
@@ -47,6 +47,7 @@ export async function startEmbeddedPostgres(options: {
   const owner = await postgresOwner();
 
   await mkdir(dataDir, { recursive: true });
+  if (owner) await letPostgresReach([dataDir, dirname(bins.initdb)], options.log);
   let state = await readState(dataDir);
   if (!state || !(await exists(join(pgData, "PG_VERSION")))) {
     state = { port: await freePort(), password: randomBytes(18).toString("base64url") };
@@ -162,6 +163,28 @@ async function postgresOwner(): Promise<Owner | undefined> {
     await run("groupadd", ["--system", SUPERUSER]).catch(() => undefined);
     await run("useradd", ["--system", "-g", SUPERUSER, SUPERUSER]);
     return lookup();
+  }
+}
+
+/**
+ * The postgres user must be able to pass through every folder above its binaries and data, and a
+ * checkout may sit in a private one (`mktemp -d` makes mode 700). Grants only the search bit
+ * (o+x: enter, not list) where it is missing, and says where.
+ */
+async function letPostgresReach(paths: string[], log: (message: string) => void) {
+  const folders = new Set<string>();
+  for (const path of paths) {
+    for (let folder = resolve(path); ; folder = dirname(folder)) {
+      folders.add(folder);
+      if (dirname(folder) === folder) break;
+    }
+  }
+  for (const folder of folders) {
+    const { mode } = await stat(folder);
+    if ((mode & 0o001) === 0) {
+      await chmod(folder, (mode & 0o7777) | 0o001);
+      log(`let the postgres user pass through ${folder} (added o+x)`);
+    }
   }
 }
 
