@@ -490,11 +490,16 @@ describe("runs of many threads", () => {
     }
     const pool = server.services.db.pool;
     const query = pool.query.bind(pool);
-    /** The statements the server sends while answering `threads { runs }` for `filter`. */
+    /**
+     * The run-page reads the server sends while answering `threads { runs }` for `filter`
+     * (recognised by their ordering; the worker's own background statements never match).
+     */
     const statementsFor = async (filter: Record<string, unknown>) => {
       let count = 0;
       pool.query = ((...args: Parameters<typeof query>) => {
-        count++;
+        const [first] = args as unknown[];
+        const text = typeof first === "string" ? first : (first as { text?: string }).text;
+        if (text?.includes("ORDER BY r.created_at DESC, r.id DESC")) count++;
         return query(...args);
       }) as typeof pool.query;
       try {
