@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import pg from "pg";
 import PgBoss from "pg-boss";
 import type { Logger } from "../log.ts";
@@ -15,10 +16,16 @@ export interface WebhookJob {
   deliveryId: string;
 }
 
-/** A pg-boss over our database, in its own schema. */
+/**
+ * A pg-boss over our database, in its own schema. Jobs are created inside our own transactions
+ * (see `inTransaction`), durable with them; what pg-boss commits on its own connections —
+ * fetching, completing, maintenance — commits asynchronously: a database crash can only undo the
+ * latest of those, which puts a job back in line, and a run's claim tells whether it still
+ * needs executing.
+ */
 export function createBoss(options: { url: string; log: Logger }) {
   const boss = new PgBoss({
-    connectionString: options.url,
+    connectionString: withSessionSetting(options.url, "synchronous_commit", "off"),
     schema: "pgboss",
     max: 4,
     // We wake workers ourselves (LISTEN/NOTIFY); pg-boss's own schedules are not used.
@@ -63,9 +70,32 @@ async function setUp(boss: PgBoss): Promise<void> {
   await boss.createQueue(WEBHOOK_QUEUE, { name: WEBHOOK_QUEUE, policy: "standard" });
 }
 
-/** A pg-boss connection that runs its statements inside our transaction. */
+/**
+ * A pg-boss connection that runs its statements inside our transaction, as prepared statements
+ * (pg-boss's statements are fixed texts: each is parsed once per connection, not per job).
+ */
 export function inTransaction(client: pg.PoolClient): PgBoss.Db {
-  return { executeSql: (text, values) => client.query(text, values) };
+  return {
+    executeSql: (text, values) => client.query({ name: statementName(text), text, values }),
+  };
+}
+
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `lgql_boss_${createHash("sha1").update(text).digest("hex").slice(0, 16)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 export type Boss = PgBoss;
+
+function withSessionSetting(url: string, name: string, value: string): string {
+  const parsed = new URL(url);
+  const options = parsed.searchParams.get("options");
+  parsed.searchParams.set("options", `${options ? `${options} ` : ""}-c ${name}=${value}`);
+  return parsed.toString();
+}

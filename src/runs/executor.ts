@@ -4,6 +4,7 @@ import type pg from "pg";
 import { authConfigurable } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
 import { runForExecution } from "../db/sql/reads.ts";
+import type { ClaimedRun, LogPlace } from "../db/sql/runs.ts";
 import * as sql from "../db/sql/runs.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import type { LoadedGraph } from "../graphs/load.ts";
@@ -41,7 +42,8 @@ export interface RunEventSink {
   flush(): Promise<void>;
   /**
    * Inside the transaction that records the end (`run` null when the run row is gone, rolled
-   * back): the stream's last events commit with it, before the thread's next run can start.
+   * back): the stream's last events (and what is still buffered) commit with it, before the
+   * thread's next run can start.
    */
   finish(client: pg.PoolClient, run: Run | null, outcome: RunEndOutcome): Promise<void>;
   /** After that transaction: `committed` false when it recorded nothing (or failed). */
@@ -58,7 +60,7 @@ export interface ExecutorDeps {
   runs: RunService;
   log: Logger;
   /** Builds the sink for one run (the streaming layer); null records nothing. */
-  sinkFor?: (run: Run) => RunEventSink | null;
+  sinkFor?: (run: Run, place: LogPlace) => RunEventSink | null;
   /**
    * Called inside the transaction that records a run's end (before commit), so work owed for
    * the end — a webhook delivery, a cron's bookkeeping — is promised exactly when the end is.
@@ -154,10 +156,11 @@ export function createExecutor(deps: ExecutorDeps) {
     return stateOutcome(state);
   }
 
-  async function execute(runId: string, owner: string, signal: AbortSignal): Promise<void> {
-    const run = await runForExecution(pool, runId);
-    if (!run) return;
-    const sink = deps.sinkFor?.(run) ?? null;
+  /** Executes a run this worker (`owner`) claimed, until it ends or `signal` stops it. */
+  async function execute(claimed: ClaimedRun, owner: string, signal: AbortSignal): Promise<void> {
+    const { run, place } = claimed;
+    const runId = run.id;
+    const sink = deps.sinkFor?.(run, place) ?? null;
     const { config, context } = buildConfig(run);
     let status: Run["status"] = "SUCCESS";
     let error: RunResult["error"] = null;
@@ -271,16 +274,22 @@ export function createExecutor(deps: ExecutorDeps) {
       interrupts: state?.interrupts ?? null,
       waiting: settledStatus(end.status, state) === "INTERRUPTED",
     };
-    // Whatever is still buffered goes out before the end's transaction, keeping it short.
-    await sink?.flush();
     let ended: Run | null = null;
     try {
       ended = await deps.runs.transaction(async (client) => {
         await sql.lockThread(client, run.threadId);
-        const finished = await sql.finishRun(client, run.id, owner, end);
+        const finished = await sql.finishRun(
+          client,
+          run.id,
+          owner,
+          end,
+          { state, settled: settledStatus(end.status, state) },
+          deps.runs.endAnnouncement(run.id),
+        );
         if (!finished) return null;
-        await sql.setThreadState(client, run.threadId, state);
-        await sql.settleThreadStatus(client, run.threadId, settledStatus(end.status, state));
+        // Kept before the commit: the announcement's echo may reach this process's waiters
+        // before the commit's reply reaches us.
+        deps.runs.keepOutcome(kept(finished));
         for (const hook of deps.onFinish ?? []) await hook(client, finished);
         // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
         await sink?.finish(client, finished, outcome);
@@ -294,10 +303,12 @@ export function createExecutor(deps: ExecutorDeps) {
       });
     } finally {
       sink?.ended(ended !== null);
+      if (ended === null) deps.runs.forgetOutcome(run.id);
     }
     if (!ended) return; // Another worker took the run over (our lease had lapsed).
+    // The end was announced at commit; local listeners hear it now (NOTIFY's echo may lag).
+    deps.runs.announceLocally({ runId: run.id, kind: "ended" });
     if (deleteThread) await deps.checkpointer.deleteThread(run.threadId);
-    await deps.runs.control({ runId: run.id, kind: "ended" }, kept(ended));
   }
 
   /** ROLLBACK: the run and everything it wrote go; the thread is as it was before it. */

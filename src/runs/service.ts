@@ -102,12 +102,17 @@ export function createRunService(deps: {
   async function dispatchNext(client: pg.PoolClient, threadId: string): Promise<string | null> {
     const next = await sql.nextRunnable(client, threadId);
     if (!next) return null;
-    await boss.send(RUN_QUEUE, { runId: next.id } satisfies RunJob, {
-      startAfter: next.available_at,
+    await announce(client, next);
+    return next.id;
+  }
+
+  /** Queues a run's job and tells workers, who may claim it at once when it is due now. */
+  async function announce(client: pg.PoolClient, run: sql.RunnableRun) {
+    const jobId = await boss.send(RUN_QUEUE, { runId: run.id } satisfies RunJob, {
+      startAfter: run.available_at,
       db: inTransaction(client),
     });
-    await sql.notify(client, sql.RUNS_CHANNEL, next.id);
-    return next.id;
+    await sql.notify(client, sql.RUNS_CHANNEL, sql.runAnnouncement(run.id, run.due ? jobId : null));
   }
 
   /**
@@ -116,15 +121,21 @@ export function createRunService(deps: {
    */
   const recentOutcomes = new Map<string, KeptOutcome>();
 
+  function keepOutcome(outcome: KeptOutcome) {
+    const runId = outcome.result.run.id;
+    recentOutcomes.set(runId, outcome);
+    setTimeout(() => recentOutcomes.delete(runId), 30_000).unref();
+  }
+
+  /** Tells this process's listeners (other processes hear the NOTIFY). */
+  function announceLocally(message: RunControl) {
+    notifier.emitLocal(sql.RUN_CONTROL_CHANNEL, JSON.stringify(message));
+  }
+
   function control(message: RunControl, outcome?: KeptOutcome) {
-    if (outcome) {
-      recentOutcomes.set(message.runId, outcome);
-      setTimeout(() => recentOutcomes.delete(message.runId), 30_000).unref();
-    }
-    const payload = JSON.stringify(message);
-    // Local listeners hear it now; other processes through NOTIFY.
-    notifier.emitLocal(sql.RUN_CONTROL_CHANNEL, payload);
-    return sql.notify(pool, sql.RUN_CONTROL_CHANNEL, payload);
+    if (outcome) keepOutcome(outcome);
+    announceLocally(message);
+    return sql.notify(pool, sql.RUN_CONTROL_CHANNEL, JSON.stringify(message));
   }
 
   /**
@@ -189,9 +200,19 @@ export function createRunService(deps: {
     return scope;
   }
 
-  /** Resolves once the run has a final status or no longer exists. */
-  async function waitForEnd(runId: string, signal?: AbortSignal): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
+  /**
+   * Starts watching for a run's end (a final status, or the run gone) and returns a promise of
+   * it. The "ended" announcement is trusted as is; a "cancel" one, a reconnect and a slow
+   * safety-net poll check the run's status. `checkNow` false: the caller knows the run cannot
+   * have ended before the watch began (it is not committed yet).
+   */
+  function watchEnd(
+    runId: string,
+    options: { signal?: AbortSignal; checkNow?: boolean } = {},
+  ): { ended: Promise<void>; stop: () => void } {
+    const { signal, checkNow = true } = options;
+    let stop = () => {};
+    const ended = new Promise<void>((resolve, reject) => {
       let settled = false;
       const finish = (error?: unknown) => {
         if (settled) return;
@@ -211,15 +232,27 @@ export function createRunService(deps: {
         }
       };
       const offControl = notifier.on(sql.RUN_CONTROL_CHANNEL, (payload) => {
-        if (payload.includes(runId)) void check();
+        if (!payload.includes(runId)) return;
+        const message = JSON.parse(payload) as RunControl;
+        if (message.runId !== runId) return;
+        if (message.kind === "ended") finish();
+        else void check();
       });
       const offReconnect = notifier.on("reconnected", () => void check());
       // A safety net only: ends are announced; this catches one lost with a dropped connection.
       const poll = setInterval(() => void check(), 5000);
       const onAbort = () => finish(signal?.reason ?? new Error("aborted"));
-      signal?.addEventListener("abort", onAbort);
-      void check();
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort);
+      stop = () => finish();
+      if (checkNow) void check();
     });
+    return { ended, stop };
+  }
+
+  /** Resolves once the run has a final status or no longer exists. */
+  function waitForEnd(runId: string, signal?: AbortSignal): Promise<void> {
+    return watchEnd(runId, { signal }).ended;
   }
 
   function validate(input: RunInput) {
@@ -302,14 +335,10 @@ export function createRunService(deps: {
       });
     }
 
-    const insert = async (client: pg.PoolClient) => {
-      if (stateless) {
-        await sql.createThreadRow(client, {
-          id: threadId,
-          graphId: assistant.graphId,
-          metadata: newThreadMetadata,
-        });
-      } else {
+    const insert = async (client: pg.PoolClient): Promise<Run> => {
+      /** The thread had no run in flight: the new one is first in its line. */
+      let first = stateless;
+      if (!stateless) {
         let thread = await sql.lockThread(client, threadId);
         if (!thread && input.ifNotExists === "CREATE") {
           // Two creators of the same thread serialise on the primary key; the loser re-reads.
@@ -325,6 +354,7 @@ export function createRunService(deps: {
         }
         const waiting = thread.status === "INTERRUPTED";
         const inFlight = await sql.inFlightRuns(client, threadId);
+        first = inFlight.length === 0;
         if (
           strategy === "REJECT" &&
           (inFlight.length > 0 || (waiting && !input.command && input.input != null))
@@ -357,7 +387,7 @@ export function createRunService(deps: {
           ).rows[0]?.interrupts;
         }
       }
-      await sql.insertRun(client, {
+      const row: sql.NewRun = {
         id: runId,
         threadId,
         assistantId: assistant.id,
@@ -385,9 +415,21 @@ export function createRunService(deps: {
         afterSeconds: input.afterSeconds ?? 0,
         cronId: input.cronId ?? null,
         authUser: caller.user,
-      });
-      await sql.markThreadBusy(client, threadId, assistant.graphId, assistant.id);
-      await dispatchNext(client, threadId);
+      };
+      const run = stateless
+        ? await sql.insertRunWithThread(client, row, {
+            graphId: assistant.graphId,
+            metadata: newThreadMetadata,
+          })
+        : await sql.insertRun(client, row, assistant.graphId);
+      if (first) {
+        await announce(client, {
+          id: run.id,
+          available_at: run.availableAt,
+          due: !input.afterSeconds,
+        });
+      } else await dispatchNext(client, threadId);
+      return run;
     };
     const afterCommit = async () => {
       for (const message of cancels) await control(message);
@@ -395,11 +437,16 @@ export function createRunService(deps: {
     return { runId, insert, afterCommit };
   }
 
-  async function create(caller: Caller, input: RunInput): Promise<Run> {
+  async function create(
+    caller: Caller,
+    input: RunInput,
+    beforeCommit?: (runId: string) => void,
+  ): Promise<Run> {
     const prepared = await prepare(caller, input);
-    await transaction(prepared.insert);
+    beforeCommit?.(prepared.runId);
+    const run = await transaction(prepared.insert);
     await prepared.afterCommit();
-    return (await get(caller, prepared.runId))!;
+    return run;
   }
 
   /**
@@ -477,6 +524,14 @@ export function createRunService(deps: {
     dispatchNext,
     transaction,
     control,
+    keepOutcome,
+    announceLocally,
+    forgetOutcome: (runId: string) => recentOutcomes.delete(runId),
+    /** The NOTIFY that announces a run's end to every process, to send in the end's transaction. */
+    endAnnouncement: (runId: string) => ({
+      channel: sql.RUN_CONTROL_CHANNEL,
+      payload: JSON.stringify({ runId, kind: "ended" } satisfies RunControl),
+    }),
 
     async list(
       caller: Caller,
@@ -545,9 +600,17 @@ export function createRunService(deps: {
 
     /** Starts a run and waits for its outcome (LangGraph's runs/wait). */
     async createAndWait(caller: Caller, input: RunInput, signal?: AbortSignal): Promise<RunResult> {
-      const run = await create(caller, input);
-      await waitForEnd(run.id, signal);
-      return result(caller, run.id);
+      // Watching from before the run is committed: its end cannot be missed, nor need a read.
+      let watch: ReturnType<typeof watchEnd> | null = null;
+      try {
+        const run = await create(caller, input, (runId) => {
+          watch = watchEnd(runId, { signal, checkNow: false });
+        });
+        await watch!.ended;
+        return result(caller, run.id);
+      } finally {
+        (watch as ReturnType<typeof watchEnd> | null)?.stop();
+      }
     },
 
     async join(caller: Caller, runId: string, wait: boolean, signal?: AbortSignal) {

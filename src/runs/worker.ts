@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type pg from "pg";
 import type { Database } from "../db/database.ts";
+import { FIRST_EVENT_BLOCK } from "../db/sql/events.ts";
 import * as sql from "../db/sql/runs.ts";
 import type { Logger } from "../log.ts";
 import { type Boss, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
@@ -44,6 +45,8 @@ export function createRunWorker(deps: {
   const timers: NodeJS.Timeout[] = [];
   const unsubscribe: Array<() => void> = [];
   let fetching = false;
+  /** Direct claims of announced runs in flight (they hold a slot). */
+  let claiming = 0;
   let again = false;
   let stopping = false;
   let dueTimer: NodeJS.Timeout | null = null;
@@ -68,7 +71,7 @@ export function createRunWorker(deps: {
       do {
         again = false;
         while (!stopping) {
-          const free = options.concurrency - active.size;
+          const free = options.concurrency - active.size - claiming;
           if (free <= 0) break;
           const jobs = await boss.fetch<RunJob>(RUN_QUEUE, { batchSize: free });
           if (jobs.length === 0) {
@@ -96,25 +99,56 @@ export function createRunWorker(deps: {
   }
 
   async function start(jobId: string, runId: string) {
-    const claimed = await sql.claimRun(pool, runId, owner, options.leaseSeconds);
+    const claimed = await claim(runId);
     if (!claimed) {
       // Cancelled, deleted, taken by another worker, or not its turn: its line will dispatch it
       // again when it is.
       await boss.complete(RUN_QUEUE, jobId).catch(() => undefined);
       return;
     }
+    execute(jobId, claimed, "fetched");
+  }
+
+  function claim(runId: string) {
+    return sql.claimRun(pool, runId, owner, options.leaseSeconds, FIRST_EVENT_BLOCK);
+  }
+
+  /**
+   * A run announced with its job (it is due now) is claimed straight away when a slot is free:
+   * one round trip from NOTIFY to executing, without going through pg-boss's fetch. Its job,
+   * never fetched, is cancelled when the run ends (a worker that fetches it meanwhile fails to
+   * claim the run and completes it instead). Anything else (no free slot, a lost race) is left
+   * to the queue.
+   */
+  async function claimAnnounced(runId: string, jobId: string) {
+    if (stopping || active.size + claiming >= options.concurrency) return kick();
+    claiming++;
+    try {
+      const claimed = await claim(runId);
+      if (claimed) execute(jobId, claimed, "announced");
+    } catch (error) {
+      log.warn("claiming an announced run failed; the queue delivers it", { runId, error });
+    } finally {
+      claiming--;
+    }
+  }
+
+  function execute(jobId: string, claimed: sql.ClaimedRun, delivery: "fetched" | "announced") {
+    const runId = claimed.run.id;
     const controller = new AbortController();
     const timeout = setTimeout(
       () => abort(runId, { kind: "timeout" }),
       options.runTimeoutSeconds * 1000,
     );
     const done = deps.executor
-      .execute(runId, owner, controller.signal)
+      .execute(claimed, owner, controller.signal)
       .catch((error) => log.error("run execution failed", { runId, error }))
       .finally(async () => {
         clearTimeout(timeout);
         active.delete(runId);
-        await boss.complete(RUN_QUEUE, jobId).catch(() => undefined);
+        const settled =
+          delivery === "fetched" ? boss.complete(RUN_QUEUE, jobId) : boss.cancel(RUN_QUEUE, jobId);
+        await settled.catch(() => undefined);
         void kick("finished");
       });
     active.set(runId, { controller, done });
@@ -180,7 +214,10 @@ export function createRunWorker(deps: {
 
     async start() {
       unsubscribe.push(
-        notifier.on(sql.RUNS_CHANNEL, () => void kick()),
+        notifier.on(sql.RUNS_CHANNEL, (payload) => {
+          const announced = sql.parseRunAnnouncement(payload);
+          void (announced.jobId ? claimAnnounced(announced.runId, announced.jobId) : kick());
+        }),
         notifier.on("reconnected", () => void kick()),
         notifier.on(sql.RUN_CONTROL_CHANNEL, (payload) => {
           const message = JSON.parse(payload) as RunControl;

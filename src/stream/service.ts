@@ -3,7 +3,7 @@ import type pg from "pg";
 import { type Caller, systemCaller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
 import * as sql from "../db/sql/events.ts";
-import { RUN_CONTROL_CHANNEL } from "../db/sql/runs.ts";
+import { type LogPlace, RUN_CONTROL_CHANNEL } from "../db/sql/runs.ts";
 import { InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
@@ -57,17 +57,27 @@ export function createStreamService(deps: {
   const timers: NodeJS.Timeout[] = [];
   /** Runs whose writer (this process executes them) records their end itself. */
   const writing = new Set<string>();
+  /** Runs whose end this process wrote to their log, lately. */
+  const loggedHere = new Set<string>();
   /** Shutting down: subscriptions close because the server goes, not their clients. */
   let stopping = false;
 
-  function sinkFor(run: Run) {
+  function sinkFor(run: Run, place: LogPlace) {
     writing.add(run.id);
     return createRunWriter({
       run,
+      place,
       pool,
       hub,
       log,
-      onClose: () => writing.delete(run.id),
+      onClose: (endLogged) => {
+        writing.delete(run.id);
+        if (endLogged) {
+          // Its "ended" announcements (ours, echoed back by NOTIFY) need no look at the log.
+          loggedHere.add(run.id);
+          setTimeout(() => loggedHere.delete(run.id), 60_000).unref();
+        }
+      },
       options: {
         flushMs: options.flushMs,
         maxBatch: 500,
@@ -291,7 +301,9 @@ export function createStreamService(deps: {
     } catch {
       return;
     }
-    if (message.kind !== "ended" || hub.isLocal(message.runId)) return;
+    if (message.kind !== "ended" || hub.isLocal(message.runId) || loggedHere.has(message.runId)) {
+      return;
+    }
     checkEnd(message.runId)
       .then((state) => {
         if (state !== "open") hub.hintAll(message.runId, null);

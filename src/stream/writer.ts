@@ -1,5 +1,6 @@
 import type pg from "pg";
 import * as sql from "../db/sql/events.ts";
+import type { LogPlace } from "../db/sql/runs.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
 import type { RunEndOutcome, RunEventSink } from "../runs/executor.ts";
@@ -22,8 +23,9 @@ export interface Pending {
   prevThread: number;
 }
 
-const FIRST_BLOCK = 64;
 const MAX_BLOCK = 1024;
+/** At most this many buffered events are written in the transaction that records the end. */
+const END_BATCH = 200;
 
 /**
  * Records one attempt of a run: every chunk the executor hands over becomes events with their
@@ -37,12 +39,17 @@ const MAX_BLOCK = 1024;
  */
 export function createRunWriter(deps: {
   run: Run;
+  /** Where the attempt starts in the log, reserved when the run was claimed. */
+  place: LogPlace;
   pool: pg.Pool;
   hub: StreamHub;
   log: Logger;
   options: WriterOptions;
-  /** Called once the writer is done (its run ended, or went back to the queue). */
-  onClose?: () => void;
+  /**
+   * Called once the writer is done (its run ended, or went back to the queue); `endLogged`:
+   * the run's end is committed to its log, and published here.
+   */
+  onClose?: (endLogged: boolean) => void;
 }): RunEventSink {
   const { run, pool, hub, log, options } = deps;
   const runId = run.id;
@@ -50,21 +57,18 @@ export function createRunWriter(deps: {
   const owner = run.leaseOwner;
   const modes = new Set<string>(run.streamModes);
 
-  let ids: number[] = [];
+  let ids: number[] = deps.place.ids;
   let next = 0;
   let reserving: Promise<void> | null = null;
   /** Events that arrived while no id was left, in order. */
   const parked: Array<{ kind: EventKind; namespace: string[]; payload: Record<string, unknown> }> =
     [];
 
-  let lastRun = 0;
-  let lastThread = 0;
+  let lastRun = deps.place.prevRun;
+  let lastThread = deps.place.prevThread;
   let local: LocalRunLog | null = null;
-  /** started() was called: chunks are recorded (parked until the attempt's ids are known). */
-  let opened = false;
-  /** The attempt's place in the log is known: events get ids and go out. */
+  /** started() was called: chunks become events. */
   let started = false;
-  let beginning: Promise<void> | null = null;
   /** Lost the run to another worker: nothing more is written. */
   let lost = false;
 
@@ -89,10 +93,6 @@ export function createRunWriter(deps: {
   }
 
   function emitLive(kind: EventKind, namespace: string[], payload: Record<string, unknown>) {
-    if (!started) {
-      parked.push({ kind, namespace, payload });
-      return;
-    }
     if (parked.length > 0 || next >= ids.length) {
       parked.push({ kind, namespace, payload });
       reserveMore();
@@ -218,16 +218,20 @@ export function createRunWriter(deps: {
     });
   }
 
-  /** Waits until nothing is in flight and everything buffered is written (or given up). */
-  async function drain(): Promise<void> {
-    if (beginning) await beginning;
+  /** Waits until no write or id reservation is in flight; no flush is started after. */
+  async function settle(): Promise<void> {
     if (timer) {
       clearTimeout(timer);
       timer = null;
     }
+    if (reserving) await reserving;
+    if (flushing) await flushing;
+  }
+
+  /** Waits until nothing is in flight and everything buffered is written (or given up). */
+  async function drain(): Promise<void> {
     for (let i = 0; i < 20 && !lost; i++) {
-      if (reserving) await reserving;
-      if (flushing) await flushing;
+      await settle();
       if (buffer.length === 0 && parked.length === 0) return;
       await flushOnce();
     }
@@ -242,19 +246,10 @@ export function createRunWriter(deps: {
   }
 
   async function writeEnd(client: pg.PoolClient, ended: Run | null, outcome: RunEndOutcome) {
-    if (!started) {
-      const { rows } = await client.query<{ prev_run: string; prev_thread: string }>(
-        `SELECT coalesce((SELECT max(id) FROM run_event WHERE run_id = $1::uuid), 0)::text AS prev_run,
-                coalesce((SELECT max(id) FROM run_event WHERE thread_id = $2::uuid), 0)::text AS prev_thread`,
-        [runId, threadId],
-      );
-      lastRun = Number(rows[0]?.prev_run ?? 0);
-      lastThread = Number(rows[0]?.prev_thread ?? 0);
-    }
     await ensureIds(client, 4 + parked.length);
     const end: Pending[] = [...buffer.splice(0)];
     if (!started) {
-      // Its stream never opened (the log could not be reached then): it opens with its end.
+      // The run ended before it started streaming: its log opens with its end.
       end.push(assign("RUN_STARTED", [], { attempt: run.attempt, run: runSnapshot(ended ?? run) }));
     }
     for (const event of parked.splice(0)) {
@@ -280,47 +275,21 @@ export function createRunWriter(deps: {
     }
   }
 
-  /**
-   * Finds the attempt's place in the log, then sends RUN_STARTED and whatever the graph streamed
-   * meanwhile. The graph does not wait for it: its first token is not held up by the round trips.
-   */
-  async function begin(current: Run) {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const place = await sql.beginAttempt(pool, runId, threadId, FIRST_BLOCK);
-        ids = place.ids;
-        next = 0;
-        lastRun = place.prevRun;
-        lastThread = place.prevThread;
-        break;
-      } catch (error) {
-        // Not fatal to the run: finish() records the start with the end if this never works.
-        if (attempt >= 3) throw error;
-        log.warn("opening a run's stream failed; retrying", { runId, error });
-        await new Promise((r) => setTimeout(r, 50 * attempt));
-      }
-    }
-    local = hub.registerLocal(runId, threadId, lastRun, lastThread);
-    started = true;
-    const early = parked.splice(0);
-    publishLive(assign("RUN_STARTED", [], { attempt: current.attempt, run: runSnapshot(current) }));
-    for (const event of early) emitLive(event.kind, event.namespace, event.payload);
-    scheduleFlush(true);
-  }
-
   return {
     started(current: Run) {
-      opened = true;
-      beginning = begin(current).catch((error) => {
-        log.warn("could not open a run's stream; its events go out with its end", {
-          runId,
-          error,
-        });
-      });
+      // The claim reserved the attempt's place in the log: RUN_STARTED goes out at once.
+      local = hub.registerLocal(runId, threadId, lastRun, lastThread);
+      started = true;
+      // The first batch waits like any other: a run shorter than that commits its whole log
+      // with its end (local followers have every event from memory at once anyway).
+      lastFlushAt = Date.now();
+      publishLive(
+        assign("RUN_STARTED", [], { attempt: current.attempt, run: runSnapshot(current) }),
+      );
     },
 
     chunk(namespace: string[], mode: string, payload: unknown) {
-      if (!opened || lost) return;
+      if (!started || lost) return;
       const kind = KIND_OF_MODE[mode];
       if (!kind || !modes.has(kind)) return;
       for (const event of encodeChunk(run.streamSubgraphs ? namespace : [], mode, payload)) {
@@ -331,7 +300,10 @@ export function createRunWriter(deps: {
     flush: drain,
 
     async finish(client: pg.PoolClient, ended: Run | null, outcome: RunEndOutcome) {
-      await drain();
+      // A short run's events all commit with its end, in one statement; a long backlog is
+      // written first, so the end's transaction stays short.
+      if (buffer.length + parked.length > END_BATCH) await drain();
+      else await settle();
       if (lost) return;
       // A failure here must not undo the run's end: the end repair (any process, on the run's
       // "ended" notification) writes the missing events instead.
@@ -352,11 +324,12 @@ export function createRunWriter(deps: {
     ended(committed: boolean) {
       if (timer) clearTimeout(timer);
       timer = null;
+      const endLogged = committed && finalBatches.length > 0;
       if (committed) for (const batch of finalBatches) hub.publish(batch);
       finalBatches = [];
       if (local) hub.unregisterLocal(local);
       local = null;
-      deps.onClose?.();
+      deps.onClose?.(endLogged);
     },
   };
 }

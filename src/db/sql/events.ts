@@ -53,50 +53,16 @@ const COLUMNS = "id::text, run_id::text, thread_id::text, kind, namespace, paylo
 
 /** `count` fresh ids, ascending. */
 export async function reserveIds(db: Queryable, count: number): Promise<number[]> {
-  const { rows } = await db.query<{ id: string }>(
-    "SELECT nextval('run_event_id_seq'::regclass)::text AS id FROM generate_series(1, $1)",
-    [count],
-  );
+  const { rows } = await db.query<{ id: string }>({
+    name: "lgql_reserve_ids",
+    text: "SELECT nextval('run_event_id_seq'::regclass)::text AS id FROM generate_series(1, $1)",
+    values: [count],
+  });
   return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
 }
 
-/**
- * Where a new attempt of a run starts: the last event of the run (an earlier attempt's) and of
- * the thread, and its first ids. Taken under a key-share lock of the thread so that an end
- * repair writing to the thread (which holds the thread's row lock) is either fully before this,
- * and seen, or sees this run RUNNING and stays away.
- */
-export async function beginAttempt(
-  pool: pg.Pool,
-  runId: string,
-  threadId: string,
-  reserve: number,
-): Promise<{ prevRun: number; prevThread: number; ids: number[] }> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    await client.query("SELECT 1 FROM thread WHERE id = $1::uuid FOR KEY SHARE", [threadId]);
-    // A new statement, so a new snapshot: it sees whatever a repair committed while we waited.
-    const { rows } = await client.query<{ prev_run: string; prev_thread: string; ids: string[] }>(
-      `SELECT coalesce((SELECT max(id) FROM run_event WHERE run_id = $1::uuid), 0)::text AS prev_run,
-              coalesce((SELECT max(id) FROM run_event WHERE thread_id = $2::uuid), 0)::text AS prev_thread,
-              ARRAY(SELECT nextval('run_event_id_seq'::regclass) FROM generate_series(1, $3))::text[] AS ids`,
-      [runId, threadId, reserve],
-    );
-    await client.query("COMMIT");
-    const row = rows[0]!;
-    return {
-      prevRun: Number(row.prev_run),
-      prevThread: Number(row.prev_thread),
-      ids: row.ids.map(Number).sort((a, b) => a - b),
-    };
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
-}
+/** Event ids a run's claim reserves for its attempt (see `lgql_claim_run`); more come in blocks. */
+export const FIRST_EVENT_BLOCK = 64;
 
 /**
  * Appends a batch (one commit, one NOTIFY) and returns whether it was written. With `owner`,
@@ -113,8 +79,9 @@ export async function appendEvents(
     notice: BatchNotice;
   },
 ): Promise<boolean> {
-  const { rows } = await db.query<{ n: number }>(
-    `WITH held AS (
+  const { rows } = await db.query<{ n: number }>({
+    name: "lgql_append_events",
+    text: `WITH held AS (
        SELECT 1 FROM run WHERE id = $1::uuid AND lease_owner = $2 AND status = 'RUNNING'
      ), ins AS (
        INSERT INTO run_event (id, run_id, thread_id, kind, namespace, payload)
@@ -125,7 +92,7 @@ export async function appendEvents(
      )
      SELECT n, (SELECT pg_notify($5, $6) WHERE n > 0) AS notified
      FROM (SELECT count(*)::int AS n FROM ins) AS c`,
-    [
+    values: [
       batch.runId,
       batch.owner,
       batch.threadId,
@@ -133,7 +100,7 @@ export async function appendEvents(
       RUN_EVENTS_CHANNEL,
       JSON.stringify(batch.notice),
     ],
-  );
+  });
   return (rows[0]?.n ?? 0) > 0;
 }
 
@@ -153,10 +120,11 @@ export async function eventsAfter(
   limit: number,
 ): Promise<EventRow[]> {
   const column = scope === "run" ? "run_id" : "thread_id";
-  const { rows } = await db.query<EventRow>(
-    `SELECT ${COLUMNS} FROM run_event WHERE ${column} = $1::uuid AND id > $2 ORDER BY run_event.id LIMIT $3`,
-    [key, after, limit],
-  );
+  const { rows } = await db.query<EventRow>({
+    name: `lgql_events_after_${column}`,
+    text: `SELECT ${COLUMNS} FROM run_event WHERE ${column} = $1::uuid AND id > $2 ORDER BY run_event.id LIMIT $3`,
+    values: [key, after, limit],
+  });
   return rows;
 }
 
@@ -167,10 +135,11 @@ export async function batchEvents(
   first: number,
   last: number,
 ): Promise<EventRow[]> {
-  const { rows } = await db.query<EventRow>(
-    `SELECT ${COLUMNS} FROM run_event WHERE run_id = $1::uuid AND id BETWEEN $2 AND $3 ORDER BY run_event.id`,
-    [runId, first, last],
-  );
+  const { rows } = await db.query<EventRow>({
+    name: "lgql_batch_events",
+    text: `SELECT ${COLUMNS} FROM run_event WHERE run_id = $1::uuid AND id BETWEEN $2 AND $3 ORDER BY run_event.id`,
+    values: [runId, first, last],
+  });
   return rows;
 }
 
@@ -193,8 +162,9 @@ export async function runLogState(db: Queryable, runId: string): Promise<RunLogS
     last_id: string | null;
     last_kind: string | null;
     last_ago: number | null;
-  }>(
-    `SELECT r.status::text AS status, coalesce(r.thread_id, e.thread_id)::text AS thread_id,
+  }>({
+    name: "lgql_run_log_state",
+    text: `SELECT r.status::text AS status, coalesce(r.thread_id, e.thread_id)::text AS thread_id,
             extract(epoch FROM now() - r.ended_at)::float8 AS ended_ago,
             e.id::text AS last_id, e.kind AS last_kind,
             extract(epoch FROM now() - e.created_at)::float8 AS last_ago
@@ -202,8 +172,8 @@ export async function runLogState(db: Queryable, runId: string): Promise<RunLogS
      LEFT JOIN run r ON r.id = $1::uuid
      LEFT JOIN LATERAL (SELECT id, kind, thread_id, created_at FROM run_event
                         WHERE run_id = $1::uuid ORDER BY id DESC LIMIT 1) e ON true`,
-    [runId],
-  );
+    values: [runId],
+  });
   const row = rows[0]!;
   return {
     status: row.status,
@@ -219,14 +189,15 @@ export async function runLogState(db: Queryable, runId: string): Promise<RunLogS
  * flight, or after everything the thread has so far.
  */
 export async function threadJoinCursor(db: Queryable, threadId: string): Promise<number> {
-  const { rows } = await db.query<{ cursor: string }>(
-    `SELECT coalesce(
+  const { rows } = await db.query<{ cursor: string }>({
+    name: "lgql_thread_join_cursor",
+    text: `SELECT coalesce(
        (SELECT min(e.id) - 1 FROM run_event e
         WHERE e.run_id = (SELECT id FROM run WHERE thread_id = $1::uuid AND status = 'RUNNING' LIMIT 1)),
        (SELECT max(id) FROM run_event WHERE thread_id = $1::uuid),
        0)::text AS cursor`,
-    [threadId],
-  );
+    values: [threadId],
+  });
   return Number(rows[0]?.cursor ?? 0);
 }
 
@@ -239,11 +210,12 @@ export async function lockThreadForRepair(
   client: pg.PoolClient,
   threadId: string,
 ): Promise<boolean> {
-  const { rows } = await client.query<{ running: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM run WHERE thread_id = t.id AND status = 'RUNNING') AS running
+  const { rows } = await client.query<{ running: boolean }>({
+    name: "lgql_lock_thread_for_repair",
+    text: `SELECT EXISTS (SELECT 1 FROM run WHERE thread_id = t.id AND status = 'RUNNING') AS running
      FROM thread t WHERE t.id = $1::uuid FOR UPDATE`,
-    [threadId],
-  );
+    values: [threadId],
+  });
   // No thread row: its runs are gone with it; nothing executes there any more.
   return !rows[0]?.running;
 }
@@ -254,19 +226,21 @@ export async function otherRunExecuting(
   threadId: string,
   runId: string,
 ): Promise<boolean> {
-  const { rows } = await db.query<{ running: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM run WHERE thread_id = $1::uuid AND status = 'RUNNING'
+  const { rows } = await db.query<{ running: boolean }>({
+    name: "lgql_other_run_executing",
+    text: `SELECT EXISTS (SELECT 1 FROM run WHERE thread_id = $1::uuid AND status = 'RUNNING'
                     AND id <> $2::uuid) AS running`,
-    [threadId, runId],
-  );
+    values: [threadId, runId],
+  });
   return rows[0]?.running ?? false;
 }
 
 export async function lastThreadEventId(db: Queryable, threadId: string): Promise<number> {
-  const { rows } = await db.query<{ id: string | null }>(
-    "SELECT max(id)::text AS id FROM run_event WHERE thread_id = $1::uuid",
-    [threadId],
-  );
+  const { rows } = await db.query<{ id: string | null }>({
+    name: "lgql_last_thread_event_id",
+    text: "SELECT max(id)::text AS id FROM run_event WHERE thread_id = $1::uuid",
+    values: [threadId],
+  });
   return Number(rows[0]?.id ?? 0);
 }
 
@@ -322,11 +296,12 @@ export async function unendedRunsOfThread(
   withinSeconds: number,
   exceptRunId: string | null,
 ): Promise<UnendedRun[]> {
-  const { rows } = await client.query(
-    `${UNENDED} AND r.thread_id = $1::uuid AND r.id IS DISTINCT FROM $3::uuid
+  const { rows } = await client.query({
+    name: "lgql_unended_runs_of_thread",
+    text: `${UNENDED} AND r.thread_id = $1::uuid AND r.id IS DISTINCT FROM $3::uuid
      ORDER BY r.ended_at, r.created_at`,
-    [threadId, withinSeconds, exceptRunId],
-  );
+    values: [threadId, withinSeconds, exceptRunId],
+  });
   return rows.map(unended);
 }
 
@@ -335,7 +310,11 @@ export async function unendedRun(
   runId: string,
   withinSeconds: number,
 ): Promise<UnendedRun | null> {
-  const { rows } = await client.query(`${UNENDED} AND r.id = $1::uuid`, [runId, withinSeconds]);
+  const { rows } = await client.query({
+    name: "lgql_unended_run",
+    text: `${UNENDED} AND r.id = $1::uuid`,
+    values: [runId, withinSeconds],
+  });
   return rows[0] ? unended(rows[0]) : null;
 }
 
@@ -352,15 +331,17 @@ export async function sweepEvents(
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
-    const { rows: lock } = await client.query<{ ok: boolean }>(
-      "SELECT pg_try_advisory_xact_lock(hashtext('lgql_run_event_sweep')) AS ok",
-    );
+    const { rows: lock } = await client.query<{ ok: boolean }>({
+      name: "lgql_sweep_events",
+      text: "SELECT pg_try_advisory_xact_lock(hashtext('lgql_run_event_sweep')) AS ok",
+    });
     if (!lock[0]?.ok) {
       await client.query("ROLLBACK");
       return 0;
     }
-    const { rowCount } = await client.query(
-      `WITH expired AS (
+    const { rowCount } = await client.query({
+      name: "lgql_sweep_events_2",
+      text: `WITH expired AS (
          SELECT DISTINCT e.run_id FROM run_event e LEFT JOIN run r ON r.id = e.run_id
          WHERE e.created_at < now() - make_interval(secs => $1)
            AND (r.id IS NULL OR r.ended_at < now() - make_interval(secs => $1))
@@ -369,8 +350,8 @@ export async function sweepEvents(
          LIMIT $2
        )
        DELETE FROM run_event e USING expired x WHERE e.run_id = x.run_id`,
-      [retentionSeconds, maxRuns],
-    );
+      values: [retentionSeconds, maxRuns],
+    });
     await client.query("COMMIT");
     return rowCount ?? 0;
   } catch (error) {

@@ -132,8 +132,11 @@ export async function runForExecution(pool: pg.Pool, id: string): Promise<Execut
            WHERE r.id = $1::uuid`,
     values: [id],
   });
-  const row = rows[0];
-  if (!row) return null;
+  return rows[0] ? executionRun(rows[0]) : null;
+}
+
+/** A run row joined with its assistant's and thread's columns (as `runForExecution` selects). */
+export function executionRun(row: Record<string, any>): ExecutionRun {
   return {
     ...rowToRun(row),
     assistant: {

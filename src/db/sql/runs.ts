@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { Run } from "../../generated/prisma/client.ts";
-import { rowToRun } from "./reads.ts";
+import { type ExecutionRun, executionRun, rowToRun } from "./reads.ts";
 
 /**
  * The run engine's SQL. Correctness lives here, in the database: a partial unique index allows one
@@ -8,15 +8,31 @@ import { rowToRun } from "./reads.ts";
  * can check. NOTIFY only wakes processes up; nothing depends on receiving one.
  */
 
-/** NOTIFY channel: a run may be claimable (payload: run id). */
+/**
+ * NOTIFY channel: a run may be claimable. Payload: the run id, followed by ` <job id>` when the
+ * run is due now (a worker may claim it directly and complete that job when the run ends).
+ */
 export const RUNS_CHANNEL = "lgql_runs";
+
+export function runAnnouncement(runId: string, jobId: string | null): string {
+  return jobId ? `${runId} ${jobId}` : runId;
+}
+
+export function parseRunAnnouncement(payload: string): { runId: string; jobId: string | null } {
+  const [runId = "", jobId = null] = payload.split(" ");
+  return { runId, jobId };
+}
 /** NOTIFY channel: a run reached a final status or was cancelled (payload: JSON {runId, kind}). */
 export const RUN_CONTROL_CHANNEL = "lgql_run_control";
 
 type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
 
 export async function notify(db: Queryable, channel: string, payload: string): Promise<void> {
-  await db.query("SELECT pg_notify($1, $2)", [channel, payload]);
+  await db.query({
+    name: "lgql_notify",
+    text: "SELECT pg_notify($1, $2)",
+    values: [channel, payload],
+  });
 }
 
 /**
@@ -27,10 +43,11 @@ export async function lockThread(
   client: pg.PoolClient,
   threadId: string,
 ): Promise<{ id: string; status: string; graph_id: string | null; metadata: unknown } | null> {
-  const { rows } = await client.query(
-    "SELECT id, status, graph_id, metadata FROM thread WHERE id = $1::uuid FOR UPDATE",
-    [threadId],
-  );
+  const { rows } = await client.query({
+    name: "lgql_lock_thread",
+    text: "SELECT id, status, graph_id, metadata FROM thread WHERE id = $1::uuid FOR UPDATE",
+    values: [threadId],
+  });
   return rows[0] ?? null;
 }
 
@@ -41,12 +58,20 @@ export interface InFlightRun {
 }
 
 export async function inFlightRuns(client: Queryable, threadId: string): Promise<InFlightRun[]> {
-  const { rows } = await client.query<InFlightRun>(
-    `SELECT id::text, status::text AS status, created_at FROM run
+  const { rows } = await client.query<InFlightRun>({
+    name: "lgql_in_flight_runs",
+    text: `SELECT id::text, status::text AS status, created_at FROM run
      WHERE thread_id = $1::uuid AND status IN ('PENDING', 'RUNNING') ORDER BY created_at, id`,
-    [threadId],
-  );
+    values: [threadId],
+  });
   return rows;
+}
+
+export interface RunnableRun {
+  id: string;
+  available_at: Date;
+  /** Due now (by the database's clock), not delayed by afterSeconds. */
+  due: boolean;
 }
 
 /**
@@ -56,46 +81,68 @@ export async function inFlightRuns(client: Queryable, threadId: string): Promise
 export async function nextRunnable(
   client: Queryable,
   threadId: string,
-): Promise<{ id: string; available_at: Date } | null> {
-  const { rows } = await client.query(
-    `SELECT id::text, available_at FROM run r
+): Promise<RunnableRun | null> {
+  const { rows } = await client.query({
+    name: "lgql_next_runnable",
+    text: `SELECT id::text, available_at, available_at <= now() AS due FROM run r
      WHERE r.thread_id = $1::uuid AND r.status = 'PENDING'
        AND NOT EXISTS (SELECT 1 FROM run x WHERE x.thread_id = r.thread_id AND x.status = 'RUNNING')
      ORDER BY r.created_at, r.id LIMIT 1`,
-    [threadId],
-  );
+    values: [threadId],
+  });
   return rows[0] ?? null;
 }
 
+/** Where an attempt of a run starts in the stream log (see `lgql_claim_run`). */
+export interface LogPlace {
+  /** The run's and the thread's last event before the attempt (0: none). */
+  prevRun: number;
+  prevThread: number;
+  /** A first block of event ids for the attempt, ascending. */
+  ids: number[];
+}
+
 export interface ClaimedRun {
-  id: string;
-  thread_id: string;
-  attempt: number;
+  run: ExecutionRun;
+  place: LogPlace;
 }
 
 /**
  * PENDING -> RUNNING under a lease, only if the run is still pending, due, and first in its
- * thread's line. Returns null when another worker got it, it was cancelled, or it must wait.
- * The unique index on running runs per thread turns any remaining race into a failed claim.
+ * thread's line; with everything executing it needs (its assistant and thread) and its place in
+ * the stream log, in one round trip. Null when another worker got it, it was cancelled, or it
+ * must wait. The unique index on running runs per thread turns any remaining race into a failed
+ * claim.
  */
 export async function claimRun(
   pool: pg.Pool,
   runId: string,
   owner: string,
   leaseSeconds: number,
+  reserveIds: number,
 ): Promise<ClaimedRun | null> {
   try {
-    const { rows } = await pool.query<ClaimedRun>(
-      `UPDATE run r SET status = 'RUNNING', attempt = r.attempt + 1, lease_owner = $2,
-         lease_expires_at = now() + make_interval(secs => $3), started_at = coalesce(r.started_at, now()),
-         updated_at = now()
-       WHERE r.id = $1::uuid AND r.status = 'PENDING' AND r.available_at <= now()
-         AND NOT EXISTS (SELECT 1 FROM run x WHERE x.thread_id = r.thread_id AND x.status = 'PENDING'
-                         AND (x.created_at, x.id) < (r.created_at, r.id))
-       RETURNING r.id::text, r.thread_id::text, r.attempt`,
-      [runId, owner, leaseSeconds],
-    );
-    return rows[0] ?? null;
+    const { rows } = await pool.query({
+      name: "claim_run",
+      text: `SELECT (c.claimed).*, c.prev_run::text, c.prev_thread::text, c.ids::text[],
+               a.graph_id AS assistant_graph_id, a.config AS assistant_config,
+               a.context AS assistant_context, a.metadata AS assistant_metadata,
+               t.config AS thread_config, t.metadata AS thread_metadata
+             FROM lgql_claim_run($1::uuid, $2, $3, $4) c
+             JOIN assistant a ON a.id = (c.claimed).assistant_id
+             JOIN thread t ON t.id = (c.claimed).thread_id`,
+      values: [runId, owner, leaseSeconds, reserveIds],
+    });
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      run: executionRun(row),
+      place: {
+        prevRun: Number(row.prev_run),
+        prevThread: Number(row.prev_thread),
+        ids: (row.ids as string[]).map(Number).sort((a, b) => a - b),
+      },
+    };
   } catch (error) {
     if ((error as { code?: string }).code === "23505") return null;
     throw error;
@@ -110,12 +157,13 @@ export async function renewLeases(
   leaseSeconds: number,
 ): Promise<Array<{ id: string; cancel_action: string | null }>> {
   if (runIds.length === 0) return [];
-  const { rows } = await pool.query(
-    `UPDATE run SET lease_expires_at = now() + make_interval(secs => $3)
+  const { rows } = await pool.query({
+    name: "lgql_renew_leases",
+    text: `UPDATE run SET lease_expires_at = now() + make_interval(secs => $3)
      WHERE id = ANY($2::uuid[]) AND lease_owner = $1 AND status = 'RUNNING'
      RETURNING id::text, cancel_action::text`,
-    [owner, runIds, leaseSeconds],
-  );
+    values: [owner, runIds, leaseSeconds],
+  });
   return rows;
 }
 
@@ -130,30 +178,33 @@ export interface LapsedRun {
  * several processes reaping at once, each lapsed run is handled by one.
  */
 export async function lockLapsedRuns(client: pg.PoolClient, limit: number): Promise<LapsedRun[]> {
-  const { rows } = await client.query<LapsedRun>(
-    `SELECT id::text, thread_id::text, attempt FROM run
+  const { rows } = await client.query<LapsedRun>({
+    name: "lgql_lock_lapsed_runs",
+    text: `SELECT id::text, thread_id::text, attempt FROM run
      WHERE status = 'RUNNING' AND lease_expires_at < now()
      ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
-    [limit],
-  );
+    values: [limit],
+  });
   return rows;
 }
 
 /** A run goes back to the queue (after a crash, or a graceful shutdown that could not wait). */
 export async function requeueRun(client: Queryable, runId: string): Promise<void> {
-  await client.query(
-    `UPDATE run SET status = 'PENDING', lease_owner = NULL, lease_expires_at = NULL,
+  await client.query({
+    name: "lgql_requeue_run",
+    text: `UPDATE run SET status = 'PENDING', lease_owner = NULL, lease_expires_at = NULL,
        available_at = now(), updated_at = now()
      WHERE id = $1::uuid`,
-    [runId],
-  );
+    values: [runId],
+  });
 }
 
 /** Earliest time a pending run becomes due, so idle workers know when to look again. */
 export async function nextDueAt(pool: pg.Pool): Promise<Date | null> {
-  const { rows } = await pool.query<{ at: Date | null }>(
-    "SELECT min(available_at) AS at FROM run WHERE status = 'PENDING' AND available_at > now()",
-  );
+  const { rows } = await pool.query<{ at: Date | null }>({
+    name: "lgql_next_due_at",
+    text: "SELECT min(available_at) AS at FROM run WHERE status = 'PENDING' AND available_at > now()",
+  });
   return rows[0]?.at ?? null;
 }
 
@@ -183,95 +234,109 @@ export interface NewRun {
 
 const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
 
-export async function insertRun(client: Queryable, run: NewRun): Promise<void> {
-  await client.query(
-    `INSERT INTO run (id, thread_id, assistant_id, cron_id, status, multitask_strategy, input, command,
-       config, context, metadata, checkpoint, interrupt_before, interrupt_after, stream_modes,
-       stream_subgraphs, durability, webhook, on_completion, on_disconnect, available_at, updated_at,
-       auth_user)
+const INSERT_RUN = `INSERT INTO run (id, thread_id, assistant_id, cron_id, status, multitask_strategy,
+       input, command, config, context, metadata, checkpoint, interrupt_before, interrupt_after,
+       stream_modes, stream_subgraphs, durability, webhook, on_completion, on_disconnect,
+       available_at, updated_at, auth_user)
      VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, 'PENDING', $5::"MultitaskStrategy", $6::jsonb,
        $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, $11::jsonb, $12::text[], $13::text[], $14::text[],
        $15, $16::"Durability", $17, $18::"OnCompletion", $19::"OnDisconnect",
-       now() + make_interval(secs => $20), now(), $21::jsonb)`,
-    [
-      run.id,
-      run.threadId,
-      run.assistantId,
-      run.cronId,
-      run.multitaskStrategy,
-      json(run.input),
-      json(run.command),
-      json(run.config),
-      json(run.context),
-      json(run.metadata),
-      json(run.checkpoint),
-      run.interruptBefore,
-      run.interruptAfter,
-      run.streamModes,
-      run.streamSubgraphs,
-      run.durability,
-      run.webhook,
-      run.onCompletion,
-      run.onDisconnect,
-      run.afterSeconds,
-      run.authUser ? JSON.stringify(run.authUser) : null,
-    ],
-  );
-}
+       now() + make_interval(secs => $20), now(), $21::jsonb)
+     RETURNING *`;
 
-export async function createThreadRow(
-  client: Queryable,
-  thread: { id: string; graphId: string; metadata: Record<string, unknown> },
-): Promise<void> {
-  await client.query(
-    `INSERT INTO thread (id, status, metadata, graph_id, updated_at)
-     VALUES ($1::uuid, 'BUSY', $2::jsonb, $3, now())`,
-    [thread.id, JSON.stringify(thread.metadata), thread.graphId],
-  );
+function runValues(run: NewRun): unknown[] {
+  return [
+    run.id,
+    run.threadId,
+    run.assistantId,
+    run.cronId,
+    run.multitaskStrategy,
+    json(run.input),
+    json(run.command),
+    json(run.config),
+    json(run.context),
+    json(run.metadata),
+    json(run.checkpoint),
+    run.interruptBefore,
+    run.interruptAfter,
+    run.streamModes,
+    run.streamSubgraphs,
+    run.durability,
+    run.webhook,
+    run.onCompletion,
+    run.onDisconnect,
+    run.afterSeconds,
+    run.authUser ? JSON.stringify(run.authUser) : null,
+  ];
 }
 
 /**
- * A new run holds the thread: BUSY, bound to the run's graph, and (as LangGraph records it)
- * carrying graph_id and assistant_id in its metadata.
+ * Inserts a run on an existing thread and marks the thread as held by it: BUSY, bound to the
+ * run's graph, and (as LangGraph records it) carrying graph_id and assistant_id in its metadata.
+ * One statement; returns the run.
  */
-export async function markThreadBusy(
+export async function insertRun(client: Queryable, run: NewRun, graphId: string): Promise<Run> {
+  const { rows } = await client.query({
+    name: "lgql_insert_run",
+    text: `WITH inserted AS (${INSERT_RUN}), held AS (
+       UPDATE thread SET status = 'BUSY', graph_id = coalesce(graph_id, $22),
+         metadata = metadata || jsonb_build_object('graph_id', coalesce(graph_id, $22), 'assistant_id', $3::text),
+         updated_at = now()
+       WHERE id = $2::uuid
+     )
+     SELECT * FROM inserted`,
+    values: [...runValues(run), graphId],
+  });
+  return rowToRun(rows[0]);
+}
+
+/** Inserts a run together with the (temporary) thread it creates, BUSY from the start. */
+export async function insertRunWithThread(
   client: Queryable,
-  threadId: string,
-  graphId: string,
-  assistantId: string,
-): Promise<void> {
-  await client.query(
-    `UPDATE thread SET status = 'BUSY', graph_id = coalesce(graph_id, $2),
-       metadata = metadata || jsonb_build_object('graph_id', coalesce(graph_id, $2), 'assistant_id', $3::text),
-       updated_at = now()
-     WHERE id = $1::uuid`,
-    [threadId, graphId, assistantId],
-  );
+  run: NewRun,
+  thread: { graphId: string; metadata: Record<string, unknown> },
+): Promise<Run> {
+  const { rows } = await client.query({
+    name: "lgql_insert_run_with_thread",
+    text: `WITH thread_row AS (
+       INSERT INTO thread (id, status, metadata, graph_id, updated_at)
+       VALUES ($2::uuid, 'BUSY', $22::jsonb, $23, now())
+     ), inserted AS (${INSERT_RUN})
+     SELECT * FROM inserted`,
+    values: [...runValues(run), JSON.stringify(thread.metadata), thread.graphId],
+  });
+  return rowToRun(rows[0]);
 }
 
 export async function lockRun(
   client: pg.PoolClient,
   runId: string,
 ): Promise<{ id: string; thread_id: string; status: string } | null> {
-  const { rows } = await client.query(
-    "SELECT id::text, thread_id::text, status::text FROM run WHERE id = $1::uuid FOR UPDATE",
-    [runId],
-  );
+  const { rows } = await client.query({
+    name: "lgql_lock_run",
+    text: "SELECT id::text, thread_id::text, status::text FROM run WHERE id = $1::uuid FOR UPDATE",
+    values: [runId],
+  });
   return rows[0] ?? null;
 }
 
 /** A pending run stops before it started (cancel INTERRUPT, or superseded by a new run). */
 export async function interruptPendingRun(client: Queryable, runId: string): Promise<void> {
-  await client.query(
-    `UPDATE run SET status = 'INTERRUPTED', ended_at = now(), updated_at = now(),
+  await client.query({
+    name: "lgql_interrupt_pending_run",
+    text: `UPDATE run SET status = 'INTERRUPTED', ended_at = now(), updated_at = now(),
        lease_owner = NULL, lease_expires_at = NULL
      WHERE id = $1::uuid AND status = 'PENDING'`,
-    [runId],
-  );
+    values: [runId],
+  });
 }
 
 export async function deleteRunRow(client: Queryable, runId: string): Promise<void> {
-  await client.query("DELETE FROM run WHERE id = $1::uuid", [runId]);
+  await client.query({
+    name: "lgql_delete_run_row",
+    text: "DELETE FROM run WHERE id = $1::uuid",
+    values: [runId],
+  });
 }
 
 /** Asks the worker executing a run to stop it; the worker finishes it as the action says. */
@@ -280,11 +345,12 @@ export async function requestCancel(
   runId: string,
   action: string,
 ): Promise<void> {
-  await client.query(
-    `UPDATE run SET cancel_action = $2::"CancelAction", updated_at = now()
+  await client.query({
+    name: "lgql_request_cancel",
+    text: `UPDATE run SET cancel_action = $2::"CancelAction", updated_at = now()
      WHERE id = $1::uuid AND status = 'RUNNING'`,
-    [runId, action],
-  );
+    values: [runId, action],
+  });
 }
 
 export interface RunEnd {
@@ -292,20 +358,53 @@ export interface RunEnd {
   error: { type: string; message: string } | null;
 }
 
-/** RUNNING -> a final status, if this worker still holds the run; the finished row, else null. */
+/**
+ * RUNNING -> a final status, if this worker still holds the run, and its thread left as the run
+ * left it: the latest state cached (`state`, unless null), and `settled` as its status unless
+ * another run is in flight there (BUSY). One statement (the caller holds the thread's lock);
+ * the finished row, else null. `announce` is NOTIFYed (delivered at commit) when it finished.
+ */
 export async function finishRun(
   client: Queryable,
   runId: string,
   owner: string,
   end: RunEnd,
+  thread: {
+    state: { values: unknown; interrupts: unknown[] } | null;
+    settled: "IDLE" | "INTERRUPTED" | "ERROR";
+  },
+  announce: { channel: string; payload: string },
 ): Promise<Run | null> {
-  const { rows } = await client.query(
-    `UPDATE run SET status = $3::"RunStatus", error = $4::jsonb, ended_at = now(), updated_at = now(),
-       lease_owner = NULL, lease_expires_at = NULL, cancel_action = NULL
-     WHERE id = $1::uuid AND lease_owner = $2 AND status = 'RUNNING'
-     RETURNING *`,
-    [runId, owner, end.status, end.error ? JSON.stringify(end.error) : null],
-  );
+  const { rows } = await client.query({
+    name: "lgql_finish_run",
+    text: `WITH finished AS (
+       UPDATE run SET status = $3::"RunStatus", error = $4::jsonb, ended_at = now(), updated_at = now(),
+         lease_owner = NULL, lease_expires_at = NULL, cancel_action = NULL
+       WHERE id = $1::uuid AND lease_owner = $2 AND status = 'RUNNING'
+       RETURNING *
+     ), settled AS (
+       UPDATE thread t SET values = coalesce($5::jsonb, t.values),
+         interrupts = coalesce($6::jsonb, t.interrupts), updated_at = now(),
+         status = CASE
+           WHEN EXISTS (SELECT 1 FROM run r WHERE r.thread_id = t.id AND r.id <> $1::uuid
+                        AND r.status IN ('PENDING', 'RUNNING'))
+             THEN 'BUSY'::"ThreadStatus"
+           ELSE $7::"ThreadStatus" END
+       WHERE t.id = (SELECT thread_id FROM finished)
+     )
+     SELECT finished.*, pg_notify($8, $9) AS announced FROM finished`,
+    values: [
+      runId,
+      owner,
+      end.status,
+      end.error ? JSON.stringify(end.error) : null,
+      thread.state ? JSON.stringify(thread.state.values) : null,
+      thread.state ? JSON.stringify(thread.state.interrupts) : null,
+      thread.settled,
+      announce.channel,
+      announce.payload,
+    ],
+  });
   return rows[0] ? rowToRun(rows[0]) : null;
 }
 
@@ -315,12 +414,13 @@ export async function releaseRun(
   runId: string,
   owner: string,
 ): Promise<boolean> {
-  const { rowCount } = await client.query(
-    `UPDATE run SET status = 'PENDING', lease_owner = NULL, lease_expires_at = NULL,
+  const { rowCount } = await client.query({
+    name: "lgql_release_run",
+    text: `UPDATE run SET status = 'PENDING', lease_owner = NULL, lease_expires_at = NULL,
        available_at = now(), updated_at = now()
      WHERE id = $1::uuid AND lease_owner = $2 AND status = 'RUNNING'`,
-    [runId, owner],
-  );
+    values: [runId, owner],
+  });
   return (rowCount ?? 0) > 0;
 }
 
@@ -331,10 +431,11 @@ export async function setThreadState(
   state: { values: unknown; interrupts: unknown[] } | null,
 ): Promise<void> {
   if (!state) return;
-  await client.query(
-    `UPDATE thread SET values = $2::jsonb, interrupts = $3::jsonb, updated_at = now() WHERE id = $1::uuid`,
-    [threadId, JSON.stringify(state.values), JSON.stringify(state.interrupts)],
-  );
+  await client.query({
+    name: "lgql_set_thread_state",
+    text: `UPDATE thread SET values = $2::jsonb, interrupts = $3::jsonb, updated_at = now() WHERE id = $1::uuid`,
+    values: [threadId, JSON.stringify(state.values), JSON.stringify(state.interrupts)],
+  });
 }
 
 /**
@@ -347,8 +448,9 @@ export async function settleThreadStatus(
   threadId: string,
   settled: "IDLE" | "INTERRUPTED" | "ERROR" | null = null,
 ): Promise<void> {
-  await client.query(
-    `UPDATE thread t SET updated_at = now(), status = CASE
+  await client.query({
+    name: "lgql_settle_thread_status",
+    text: `UPDATE thread t SET updated_at = now(), status = CASE
        WHEN EXISTS (SELECT 1 FROM run r WHERE r.thread_id = t.id AND r.status IN ('PENDING', 'RUNNING'))
          THEN 'BUSY'::"ThreadStatus"
        WHEN $2::text IS NOT NULL THEN $2::"ThreadStatus"
@@ -358,8 +460,8 @@ export async function settleThreadStatus(
          THEN 'ERROR'::"ThreadStatus"
        ELSE 'IDLE'::"ThreadStatus" END
      WHERE t.id = $1::uuid`,
-    [threadId, settled],
-  );
+    values: [threadId, settled],
+  });
 }
 
 /** The id of the last root checkpoint a run wrote, if any. */
@@ -368,12 +470,13 @@ export async function lastRunCheckpoint(
   threadId: string,
   runId: string,
 ): Promise<string | null> {
-  const { rows } = await pool.query<{ checkpoint_id: string }>(
-    `SELECT checkpoint_id FROM checkpoint
+  const { rows } = await pool.query<{ checkpoint_id: string }>({
+    name: "lgql_last_run_checkpoint",
+    text: `SELECT checkpoint_id FROM checkpoint
      WHERE thread_id = $1 AND checkpoint_ns = '' AND metadata ->> 'run_id' = $2
      ORDER BY checkpoint_id DESC LIMIT 1`,
-    [threadId, runId],
-  );
+    values: [threadId, runId],
+  });
   return rows[0]?.checkpoint_id ?? null;
 }
 
@@ -384,18 +487,19 @@ export async function saveOutcome(
   threadMetadata: unknown,
   keepSeconds: number,
 ): Promise<void> {
-  await client.query(
-    `INSERT INTO run_outcome (run_id, result, thread_metadata, expires_at)
+  await client.query({
+    name: "lgql_save_outcome",
+    text: `INSERT INTO run_outcome (run_id, result, thread_metadata, expires_at)
      VALUES ($1::uuid, $2::jsonb, $3::jsonb, now() + make_interval(secs => $4))
      ON CONFLICT (run_id) DO UPDATE SET result = excluded.result,
        thread_metadata = excluded.thread_metadata, expires_at = excluded.expires_at`,
-    [
+    values: [
       runId,
       JSON.stringify(result),
       threadMetadata ? JSON.stringify(threadMetadata) : null,
       keepSeconds,
     ],
-  );
+  });
 }
 
 /** A kept outcome, if its thread's metadata (when it ended) contains `scope` (null: any). */
@@ -404,11 +508,12 @@ export async function loadOutcome(
   runId: string,
   scope: object | null,
 ): Promise<unknown | null> {
-  const { rows } = await pool.query(
-    `SELECT result FROM run_outcome WHERE run_id = $1::uuid
+  const { rows } = await pool.query({
+    name: "lgql_load_outcome",
+    text: `SELECT result FROM run_outcome WHERE run_id = $1::uuid
        AND ($2::jsonb IS NULL OR coalesce(thread_metadata, '{}'::jsonb) @> $2::jsonb)`,
-    [runId, scope ? JSON.stringify(scope) : null],
-  );
+    values: [runId, scope ? JSON.stringify(scope) : null],
+  });
   return rows[0]?.result ?? null;
 }
 
@@ -418,7 +523,11 @@ export async function sweepOutcomes(pool: Queryable): Promise<number> {
 }
 
 export async function deleteThreadRow(client: Queryable, threadId: string): Promise<void> {
-  await client.query("DELETE FROM thread WHERE id = $1::uuid", [threadId]);
+  await client.query({
+    name: "lgql_delete_thread_row",
+    text: "DELETE FROM thread WHERE id = $1::uuid",
+    values: [threadId],
+  });
 }
 
 /** A lapsed run out of attempts ends ERROR, whoever held it. */
@@ -427,10 +536,11 @@ export async function finishRunAbandoned(
   runId: string,
   error: { type: string; message: string },
 ): Promise<void> {
-  await client.query(
-    `UPDATE run SET status = 'ERROR', error = $2::jsonb, ended_at = now(), updated_at = now(),
+  await client.query({
+    name: "lgql_finish_run_abandoned",
+    text: `UPDATE run SET status = 'ERROR', error = $2::jsonb, ended_at = now(), updated_at = now(),
        lease_owner = NULL, lease_expires_at = NULL
      WHERE id = $1::uuid AND status = 'RUNNING'`,
-    [runId, JSON.stringify(error)],
-  );
+    values: [runId, JSON.stringify(error)],
+  });
 }
