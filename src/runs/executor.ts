@@ -287,19 +287,20 @@ export function createExecutor(deps: ExecutorDeps) {
           deps.runs.endAnnouncement(run.id),
         );
         if (!finished) return null;
+        const { run: endedRow, next } = finished;
         // Kept before the commit: the announcement's echo may reach this process's waiters
         // before the commit's reply reaches us.
-        deps.runs.keepOutcome(kept(finished));
-        for (const hook of deps.onFinish ?? []) await hook(client, finished);
+        deps.runs.keepOutcome(kept(endedRow));
+        for (const hook of deps.onFinish ?? []) await hook(client, endedRow);
         // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
-        await sink?.finish(client, finished, outcome);
+        await sink?.finish(client, endedRow, outcome);
         if (deleteThread) {
-          await deps.runs.saveOutcome(client, kept(finished));
+          await deps.runs.saveOutcome(client, kept(endedRow));
           await sql.deleteThreadRow(client, run.threadId);
-        } else {
-          await deps.runs.dispatchNext(client, run.threadId);
+        } else if (next) {
+          await deps.runs.announce(client, next);
         }
-        return finished;
+        return endedRow;
       });
     } finally {
       sink?.ended(ended !== null);

@@ -108,11 +108,23 @@ export function createRunService(deps: {
 
   /** Queues a run's job and tells workers, who may claim it at once when it is due now. */
   async function announce(client: pg.PoolClient, run: sql.RunnableRun) {
-    const jobId = await boss.send(RUN_QUEUE, { runId: run.id } satisfies RunJob, {
+    const jobId = await queue(client, run);
+    await sql.notify(client, sql.RUNS_CHANNEL, sql.runAnnouncement(run.id, run.due ? jobId : null));
+  }
+
+  /** Queues a run's job (under `jobId`, if given), without telling anyone. */
+  async function queue(
+    client: pg.PoolClient,
+    run: { id: string; available_at: Date },
+    jobId?: string,
+  ): Promise<string> {
+    const id = await boss.send(RUN_QUEUE, { runId: run.id } satisfies RunJob, {
+      ...(jobId ? { id: jobId } : {}),
       startAfter: run.available_at,
       db: inTransaction(client),
     });
-    await sql.notify(client, sql.RUNS_CHANNEL, sql.runAnnouncement(run.id, run.due ? jobId : null));
+    if (!id) throw new Error(`pg-boss did not queue run ${run.id}`);
+    return id;
   }
 
   /**
@@ -416,19 +428,22 @@ export function createRunService(deps: {
         cronId: input.cronId ?? null,
         authUser: caller.user,
       };
+      // First in its thread's line: queued and announced with its insert (a NOTIFY is only
+      // delivered at commit, when the job exists too).
+      const jobId = first ? randomUUID() : null;
+      const announcement = jobId
+        ? sql.runAnnouncement(runId, input.afterSeconds ? null : jobId)
+        : null;
       const run = stateless
-        ? await sql.insertRunWithThread(client, row, {
-            graphId: assistant.graphId,
-            metadata: newThreadMetadata,
-          })
-        : await sql.insertRun(client, row, assistant.graphId);
-      if (first) {
-        await announce(client, {
-          id: run.id,
-          available_at: run.availableAt,
-          due: !input.afterSeconds,
-        });
-      } else await dispatchNext(client, threadId);
+        ? await sql.insertRunWithThread(
+            client,
+            row,
+            { graphId: assistant.graphId, metadata: newThreadMetadata },
+            announcement!,
+          )
+        : await sql.insertRun(client, row, assistant.graphId, announcement);
+      if (jobId) await queue(client, { id: run.id, available_at: run.availableAt }, jobId);
+      else await dispatchNext(client, threadId);
       return run;
     };
     const afterCommit = async () => {
@@ -522,6 +537,7 @@ export function createRunService(deps: {
     result,
     waitForEnd,
     dispatchNext,
+    announce,
     transaction,
     control,
     keepOutcome,

@@ -273,9 +273,15 @@ function runValues(run: NewRun): unknown[] {
 /**
  * Inserts a run on an existing thread and marks the thread as held by it: BUSY, bound to the
  * run's graph, and (as LangGraph records it) carrying graph_id and assistant_id in its metadata.
- * One statement; returns the run.
+ * One statement; returns the run. `announcement` (a RUNS_CHANNEL payload, or null) is NOTIFYed
+ * with it, delivered at commit.
  */
-export async function insertRun(client: Queryable, run: NewRun, graphId: string): Promise<Run> {
+export async function insertRun(
+  client: Queryable,
+  run: NewRun,
+  graphId: string,
+  announcement: string | null,
+): Promise<Run> {
   const { rows } = await client.query({
     name: "lgql_insert_run",
     text: `WITH inserted AS (${INSERT_RUN}), held AS (
@@ -284,17 +290,22 @@ export async function insertRun(client: Queryable, run: NewRun, graphId: string)
          updated_at = now()
        WHERE id = $2::uuid
      )
-     SELECT * FROM inserted`,
-    values: [...runValues(run), graphId],
+     SELECT inserted.*, (SELECT pg_notify($23, $24) WHERE $24::text IS NOT NULL) AS announced
+     FROM inserted`,
+    values: [...runValues(run), graphId, RUNS_CHANNEL, announcement],
   });
   return rowToRun(rows[0]);
 }
 
-/** Inserts a run together with the (temporary) thread it creates, BUSY from the start. */
+/**
+ * Inserts a run together with the (temporary) thread it creates, BUSY from the start, and
+ * NOTIFYs `announcement` (see insertRun).
+ */
 export async function insertRunWithThread(
   client: Queryable,
   run: NewRun,
   thread: { graphId: string; metadata: Record<string, unknown> },
+  announcement: string,
 ): Promise<Run> {
   const { rows } = await client.query({
     name: "lgql_insert_run_with_thread",
@@ -302,8 +313,14 @@ export async function insertRunWithThread(
        INSERT INTO thread (id, status, metadata, graph_id, updated_at)
        VALUES ($2::uuid, 'BUSY', $22::jsonb, $23, now())
      ), inserted AS (${INSERT_RUN})
-     SELECT * FROM inserted`,
-    values: [...runValues(run), JSON.stringify(thread.metadata), thread.graphId],
+     SELECT inserted.*, pg_notify($24, $25) AS announced FROM inserted`,
+    values: [
+      ...runValues(run),
+      JSON.stringify(thread.metadata),
+      thread.graphId,
+      RUNS_CHANNEL,
+      announcement,
+    ],
   });
   return rowToRun(rows[0]);
 }
@@ -361,8 +378,9 @@ export interface RunEnd {
 /**
  * RUNNING -> a final status, if this worker still holds the run, and its thread left as the run
  * left it: the latest state cached (`state`, unless null), and `settled` as its status unless
- * another run is in flight there (BUSY). One statement (the caller holds the thread's lock);
- * the finished row, else null. `announce` is NOTIFYed (delivered at commit) when it finished.
+ * another run is in flight there (BUSY). One statement (the caller holds the thread's lock, so
+ * no run joins the line meanwhile); the finished row and the thread's next run in line, else
+ * null. `announce` is NOTIFYed (delivered at commit) when it finished.
  */
 export async function finishRun(
   client: Queryable,
@@ -374,7 +392,7 @@ export async function finishRun(
     settled: "IDLE" | "INTERRUPTED" | "ERROR";
   },
   announce: { channel: string; payload: string },
-): Promise<Run | null> {
+): Promise<{ run: Run; next: RunnableRun | null } | null> {
   const { rows } = await client.query({
     name: "lgql_finish_run",
     text: `WITH finished AS (
@@ -392,7 +410,15 @@ export async function finishRun(
            ELSE $7::"ThreadStatus" END
        WHERE t.id = (SELECT thread_id FROM finished)
      )
-     SELECT finished.*, pg_notify($8, $9) AS announced FROM finished`,
+     SELECT finished.*, pg_notify($8, $9) AS announced,
+       next.id::text AS next_id, next.available_at AS next_available_at,
+       next.available_at <= now() AS next_due
+     FROM finished
+     LEFT JOIN LATERAL (
+       SELECT r.id, r.available_at FROM run r
+       WHERE r.thread_id = finished.thread_id AND r.status = 'PENDING'
+       ORDER BY r.created_at, r.id LIMIT 1
+     ) next ON true`,
     values: [
       runId,
       owner,
@@ -405,7 +431,14 @@ export async function finishRun(
       announce.payload,
     ],
   });
-  return rows[0] ? rowToRun(rows[0]) : null;
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    run: rowToRun(row),
+    next: row.next_id
+      ? { id: row.next_id, available_at: row.next_available_at, due: row.next_due }
+      : null,
+  };
 }
 
 /** Gives a run back to the queue from the worker holding it (graceful shutdown). */
