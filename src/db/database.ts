@@ -11,8 +11,15 @@ export interface Database {
   /** Shared by Prisma (through its adapter) and by the raw SQL in src/db/sql/. */
   pool: pg.Pool;
   prisma: PrismaClient;
-  /** Runs `fn` in a transaction on one pooled connection: committed if it returns, else rolled back. */
-  transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in a transaction on one pooled connection: committed if it returns, else rolled
+   * back. `durable: false` commits without waiting for the WAL flush: only for work nobody has
+   * been told of yet, which the next durable commit (any later one) makes durable too.
+   */
+  transaction<T>(
+    fn: (client: pg.PoolClient) => Promise<T>,
+    options?: { durable?: boolean },
+  ): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -55,10 +62,13 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
     url,
     pool,
     prisma,
-    async transaction(fn) {
+    async transaction(fn, options) {
       const client = await pool.connect();
       try {
-        await client.query("BEGIN");
+        // One round trip either way (a simple query may hold several statements).
+        await client.query(
+          options?.durable === false ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN",
+        );
         const result = await fn(client);
         await client.query("COMMIT");
         return result;

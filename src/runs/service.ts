@@ -455,11 +455,13 @@ export function createRunService(deps: {
   async function create(
     caller: Caller,
     input: RunInput,
-    beforeCommit?: (runId: string) => void,
+    waiter?: { watch: (runId: string) => void },
   ): Promise<Run> {
     const prepared = await prepare(caller, input);
-    beforeCommit?.(prepared.runId);
-    const run = await transaction(prepared.insert);
+    waiter?.watch(prepared.runId);
+    // A waited run's creation is promised to no one until its end, whose commit is durable and
+    // makes this one durable first: it need not wait for its own WAL flush.
+    const run = await transaction(prepared.insert, { durable: waiter === undefined });
     await prepared.afterCommit();
     return run;
   }
@@ -619,8 +621,10 @@ export function createRunService(deps: {
       // Watching from before the run is committed: its end cannot be missed, nor need a read.
       let watch: ReturnType<typeof watchEnd> | null = null;
       try {
-        const run = await create(caller, input, (runId) => {
-          watch = watchEnd(runId, { signal, checkNow: false });
+        const run = await create(caller, input, {
+          watch: (runId) => {
+            watch = watchEnd(runId, { signal, checkNow: false });
+          },
         });
         await watch!.ended;
         return result(caller, run.id);
