@@ -594,7 +594,8 @@ async function postgresPerRun(databaseUrl: string) {
       const query = poolClient.query.bind(poolClient) as (...args: unknown[]) => unknown;
       (poolClient as unknown as { query: typeof query }).query = (...args) => {
         const first = args[0];
-        const text = typeof first === "string" ? first : "";
+        // A statement is a string or a query config (named, prepared statements).
+        const text = typeof first === "string" ? first : ((first as { text?: string })?.text ?? "");
         if (text.includes("INSERT INTO run_event")) batches++;
         return query(...args);
       };
