@@ -99,11 +99,9 @@ export function createRunService(deps: {
    * Gives the next run of a thread its job, if the thread has no running run. Called wherever a
    * thread's line may move: a run created, ended, cancelled, deleted or re-queued.
    */
-  async function dispatchNext(client: pg.PoolClient, threadId: string): Promise<string | null> {
+  async function dispatchNext(client: pg.PoolClient, threadId: string): Promise<void> {
     const next = await sql.nextRunnable(client, threadId);
-    if (!next) return null;
-    await announce(client, next);
-    return next.id;
+    if (next) await announce(client, next);
   }
 
   /** Queues a run's job and tells workers, who may claim it at once when it is due now. */
@@ -144,8 +142,7 @@ export function createRunService(deps: {
     notifier.emitLocal(sql.RUN_CONTROL_CHANNEL, JSON.stringify(message));
   }
 
-  function control(message: RunControl, outcome?: KeptOutcome) {
-    if (outcome) keepOutcome(outcome);
+  function control(message: RunControl) {
     announceLocally(message);
     return sql.notify(pool, sql.RUN_CONTROL_CHANNEL, JSON.stringify(message));
   }
@@ -392,6 +389,11 @@ export function createRunService(deps: {
             }
           }
         }
+        if (cancels.length > 0) {
+          // Other runs' waiters hear of these stops once this commits: a promise to them, so
+          // this creation commits durably even when it is a waited run's (see commit()).
+          await client.query("SET LOCAL synchronous_commit TO on");
+        }
         if (waiting && input.input != null && !input.command) {
           // The new input supersedes the pending interrupt; say so on the run that drops it.
           metadata.superseded_interrupts = (
@@ -429,20 +431,18 @@ export function createRunService(deps: {
         authUser: caller.user,
       };
       // First in its thread's line: queued and announced with its insert (a NOTIFY is only
-      // delivered at commit, when the job exists too).
-      const jobId = first ? randomUUID() : null;
-      const announcement = jobId
-        ? sql.runAnnouncement(runId, input.afterSeconds ? null : jobId)
-        : null;
+      // delivered at commit, when the job exists too). Otherwise its line decides.
+      const jobId = randomUUID();
+      const announcement = sql.runAnnouncement(runId, input.afterSeconds ? null : jobId);
       const run = stateless
         ? await sql.insertRunWithThread(
             client,
             row,
             { graphId: assistant.graphId, metadata: newThreadMetadata },
-            announcement!,
+            announcement,
           )
-        : await sql.insertRun(client, row, assistant.graphId, announcement);
-      if (jobId) await queue(client, { id: run.id, available_at: run.availableAt }, jobId);
+        : await sql.insertRun(client, row, assistant.graphId, first ? announcement : null);
+      if (first) await queue(client, { id: run.id, available_at: run.availableAt }, jobId);
       else await dispatchNext(client, threadId);
       return run;
     };
@@ -452,18 +452,18 @@ export function createRunService(deps: {
     return { runId, insert, afterCommit };
   }
 
-  async function create(
-    caller: Caller,
-    input: RunInput,
-    waiter?: { watch: (runId: string) => void },
+  /** Inserts a prepared run and announces what its creation stopped. */
+  async function commit(
+    prepared: Awaited<ReturnType<typeof prepare>>,
+    options: { durable: boolean },
   ): Promise<Run> {
-    const prepared = await prepare(caller, input);
-    waiter?.watch(prepared.runId);
-    // A waited run's creation is promised to no one until its end, whose commit is durable and
-    // makes this one durable first: it need not wait for its own WAL flush.
-    const run = await transaction(prepared.insert, { durable: waiter === undefined });
+    const run = await transaction(prepared.insert, options);
     await prepared.afterCommit();
     return run;
+  }
+
+  async function create(caller: Caller, input: RunInput): Promise<Run> {
+    return commit(await prepare(caller, input), { durable: true });
   }
 
   /**
@@ -545,11 +545,9 @@ export function createRunService(deps: {
     keepOutcome,
     announceLocally,
     forgetOutcome: (runId: string) => recentOutcomes.delete(runId),
-    /** The NOTIFY that announces a run's end to every process, to send in the end's transaction. */
-    endAnnouncement: (runId: string) => ({
-      channel: sql.RUN_CONTROL_CHANNEL,
-      payload: JSON.stringify({ runId, kind: "ended" } satisfies RunControl),
-    }),
+    /** What announces a run's end to every process (on RUN_CONTROL_CHANNEL), sent with it. */
+    endAnnouncement: (runId: string) =>
+      JSON.stringify({ runId, kind: "ended" } satisfies RunControl),
 
     async list(
       caller: Caller,
@@ -618,18 +616,17 @@ export function createRunService(deps: {
 
     /** Starts a run and waits for its outcome (LangGraph's runs/wait). */
     async createAndWait(caller: Caller, input: RunInput, signal?: AbortSignal): Promise<RunResult> {
+      const prepared = await prepare(caller, input);
       // Watching from before the run is committed: its end cannot be missed, nor need a read.
-      let watch: ReturnType<typeof watchEnd> | null = null;
+      const watch = watchEnd(prepared.runId, { signal, checkNow: false });
       try {
-        const run = await create(caller, input, {
-          watch: (runId) => {
-            watch = watchEnd(runId, { signal, checkNow: false });
-          },
-        });
-        await watch!.ended;
+        // Promised to no one until its end, whose commit is durable and makes this one durable
+        // first: the creation need not wait for its own WAL flush.
+        const run = await commit(prepared, { durable: false });
+        await watch.ended;
         return result(caller, run.id);
       } finally {
-        (watch as ReturnType<typeof watchEnd> | null)?.stop();
+        watch.stop();
       }
     },
 

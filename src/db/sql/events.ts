@@ -332,7 +332,7 @@ export async function sweepEvents(
   try {
     await client.query("BEGIN");
     const { rows: lock } = await client.query<{ ok: boolean }>({
-      name: "lgql_sweep_events",
+      name: "lgql_sweep_events_lock",
       text: "SELECT pg_try_advisory_xact_lock(hashtext('lgql_run_event_sweep')) AS ok",
     });
     if (!lock[0]?.ok) {
@@ -340,7 +340,7 @@ export async function sweepEvents(
       return 0;
     }
     const { rowCount } = await client.query({
-      name: "lgql_sweep_events_2",
+      name: "lgql_sweep_events",
       text: `WITH expired AS (
          SELECT DISTINCT e.run_id FROM run_event e LEFT JOIN run r ON r.id = e.run_id
          WHERE e.created_at < now() - make_interval(secs => $1)

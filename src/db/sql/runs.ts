@@ -10,9 +10,11 @@ import { type ExecutionRun, executionRun, rowToRun } from "./reads.ts";
 
 /**
  * NOTIFY channel: a run may be claimable. Payload: the run id, followed by ` <job id>` when the
- * run is due now (a worker may claim it directly and complete that job when the run ends).
+ * run is due now (a worker may claim it directly, and cancel that job when the run ends).
  */
 export const RUNS_CHANNEL = "lgql_runs";
+/** NOTIFY channel: a run reached a final status or was cancelled (payload: JSON {runId, kind}). */
+export const RUN_CONTROL_CHANNEL = "lgql_run_control";
 
 export function runAnnouncement(runId: string, jobId: string | null): string {
   return jobId ? `${runId} ${jobId}` : runId;
@@ -22,8 +24,6 @@ export function parseRunAnnouncement(payload: string): { runId: string; jobId: s
   const [runId = "", jobId = null] = payload.split(" ");
   return { runId, jobId };
 }
-/** NOTIFY channel: a run reached a final status or was cancelled (payload: JSON {runId, kind}). */
-export const RUN_CONTROL_CHANNEL = "lgql_run_control";
 
 type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
 
@@ -123,7 +123,7 @@ export async function claimRun(
 ): Promise<ClaimedRun | null> {
   try {
     const { rows } = await pool.query({
-      name: "claim_run",
+      name: "lgql_claim_run",
       text: `SELECT (c.claimed).*, c.prev_run::text, c.prev_thread::text, c.ids::text[],
                a.graph_id AS assistant_graph_id, a.config AS assistant_config,
                a.context AS assistant_context, a.metadata AS assistant_metadata,
@@ -380,7 +380,7 @@ export interface RunEnd {
  * left it: the latest state cached (`state`, unless null), and `settled` as its status unless
  * another run is in flight there (BUSY). One statement (the caller holds the thread's lock, so
  * no run joins the line meanwhile); the finished row and the thread's next run in line, else
- * null. `announce` is NOTIFYed (delivered at commit) when it finished.
+ * null. `announcement` is NOTIFYed on RUN_CONTROL_CHANNEL (delivered at commit) when it finished.
  */
 export async function finishRun(
   client: Queryable,
@@ -391,7 +391,7 @@ export async function finishRun(
     state: { values: unknown; interrupts: unknown[] } | null;
     settled: "IDLE" | "INTERRUPTED" | "ERROR";
   },
-  announce: { channel: string; payload: string },
+  announcement: string,
 ): Promise<{ run: Run; next: RunnableRun | null } | null> {
   const { rows } = await client.query({
     name: "lgql_finish_run",
@@ -427,8 +427,8 @@ export async function finishRun(
       thread.state ? JSON.stringify(thread.state.values) : null,
       thread.state ? JSON.stringify(thread.state.interrupts) : null,
       thread.settled,
-      announce.channel,
-      announce.payload,
+      RUN_CONTROL_CHANNEL,
+      announcement,
     ],
   });
   const row = rows[0];
