@@ -37,6 +37,7 @@ import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import pg from "pg";
 import { createCheckpointSaver } from "../src/checkpoint/saver.ts";
 import { migrate } from "../src/db/database.ts";
+import { GENERIC_PLANS, withSessionSettings } from "../src/db/session.ts";
 import {
   countStatements,
   createScratchDatabase,
@@ -331,7 +332,11 @@ async function openSubjects(serverUrl: string): Promise<Subjects> {
   const databases: ScratchDatabase[] = [];
   const pools: pg.Pool[] = [];
   const newPool = (url: string) => {
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // Both savers get the server's session settings (they only matter to prepared statements).
+    const pool = new pg.Pool({
+      connectionString: withSessionSettings(url, GENERIC_PLANS),
+      max: 10,
+    });
     // DROP DATABASE ... WITH (FORCE) at the end terminates idle clients; that is expected.
     pool.on("error", () => {});
     pools.push(pool);

@@ -45,6 +45,7 @@ import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import pg from "pg";
 import { type RunningServer, startServer } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
+import { GENERIC_PLANS, withSessionSettings } from "../src/db/session.ts";
 import { createLogger } from "../src/log.ts";
 import { ONE_NODE_REPLY, one_node } from "./graphs.ts";
 import {
@@ -201,7 +202,11 @@ interface Inproc {
 }
 
 async function startInproc(databaseUrl: string): Promise<Inproc> {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
+  // The session settings our server's pool uses (they only matter to prepared statements).
+  const pool = new pg.Pool({
+    connectionString: withSessionSettings(databaseUrl, GENERIC_PLANS),
+    max: 20,
+  });
   const saver = new PostgresSaver(pool);
   await saver.setup();
   const graph = one_node.withConfig({}) as typeof one_node;

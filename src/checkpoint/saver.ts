@@ -29,6 +29,11 @@ import {
 import { type ListState, ListStateCache } from "./list-cache.ts";
 
 export interface CheckpointSaverOptions {
+  /**
+   * Open it on a URL with GENERIC_PLANS (src/db/session.ts), as the server does: otherwise
+   * PostgreSQL plans each put's statement again at every execution, which costs more than
+   * running it.
+   */
   pool: pg.Pool;
   serde?: SerializerProtocol;
   /**

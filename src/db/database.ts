@@ -5,6 +5,7 @@ import type { DatabaseConfig } from "../config.ts";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { startEmbeddedPostgres } from "./embedded.ts";
 import { applyMigrations } from "./migrate.ts";
+import { GENERIC_PLANS, withSessionSettings } from "./session.ts";
 
 export interface Database {
   url: string;
@@ -54,7 +55,10 @@ export async function migrate(url: string, log: (message: string) => void) {
 }
 
 export function openDatabase(url: string, options: { maxConnections?: number } = {}): Database {
-  const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 20 });
+  const pool = new pg.Pool({
+    connectionString: withSessionSettings(url, GENERIC_PLANS),
+    max: options.maxConnections ?? 20,
+  });
   // An idle client that loses its connection emits here; without a listener it would crash us.
   pool.on("error", () => {});
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
 import PgBoss from "pg-boss";
+import { withSessionSettings } from "../db/session.ts";
 import type { Logger } from "../log.ts";
 
 export const RUN_QUEUE = "runs";
@@ -25,7 +26,7 @@ export interface WebhookJob {
  */
 export function createBoss(options: { url: string; log: Logger }) {
   const boss = new PgBoss({
-    connectionString: withSessionSetting(options.url, "synchronous_commit", "off"),
+    connectionString: withSessionSettings(options.url, { synchronous_commit: "off" }),
     schema: "pgboss",
     max: 4,
     // We wake workers ourselves (LISTEN/NOTIFY); pg-boss's own schedules are not used.
@@ -92,10 +93,3 @@ function statementName(text: string): string {
 }
 
 export type Boss = PgBoss;
-
-function withSessionSetting(url: string, name: string, value: string): string {
-  const parsed = new URL(url);
-  const options = parsed.searchParams.get("options");
-  parsed.searchParams.set("options", `${options ? `${options} ` : ""}-c ${name}=${value}`);
-  return parsed.toString();
-}
