@@ -661,3 +661,28 @@ describe("time", () => {
     expect(stepsOf(state!.state.values)).toEqual([1, 2]);
   });
 });
+
+describe("the queue", () => {
+  const jobStates = async (runId: string) =>
+    (
+      await sql.query<{ state: string }>(
+        "SELECT state FROM pgboss.job WHERE name = 'runs' AND data->>'runId' = $1",
+        [runId],
+      )
+    ).rows.map((r) => r.state);
+
+  it("settles a run's job in the transaction that ends the run", async () => {
+    // Announced when created (due now): claimed straight away, its job never fetched.
+    const announced = await waitRun({ threadId: await newThread(), assistantId: "append" });
+    expect(await jobStates(announced.run.id)).toEqual(["cancelled"]);
+    // Not due when created: the worker fetches its job when it is.
+    const delayed = await createRun({
+      threadId: await newThread(),
+      assistantId: "append",
+      input: { items: [1] },
+      afterSeconds: 1,
+    });
+    expect((await result(delayed.id)).run.status).toBe("SUCCESS");
+    expect(await jobStates(delayed.id)).toEqual(["completed"]);
+  });
+});

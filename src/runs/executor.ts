@@ -156,8 +156,17 @@ export function createExecutor(deps: ExecutorDeps) {
     return stateOutcome(state);
   }
 
-  /** Executes a run this worker (`owner`) claimed, until it ends or `signal` stops it. */
-  async function execute(claimed: ClaimedRun, owner: string, signal: AbortSignal): Promise<void> {
+  /**
+   * Executes a run this worker (`owner`) claimed, until it ends or `signal` stops it. `settle`
+   * runs inside the transaction that ends, rolls back or releases the run (the worker's job
+   * bookkeeping), so it commits with it.
+   */
+  async function execute(
+    claimed: ClaimedRun,
+    owner: string,
+    signal: AbortSignal,
+    settle?: Settle,
+  ): Promise<void> {
     const { run, place } = claimed;
     const runId = run.id;
     const sink = deps.sinkFor?.(run, place) ?? null;
@@ -219,12 +228,12 @@ export function createExecutor(deps: ExecutorDeps) {
     } catch (caught) {
       const reason = signal.aborted ? (signal.reason as StopReason | undefined) : undefined;
       if (reason?.kind === "shutdown") {
-        await release(run, owner, sink);
+        await release(run, owner, sink, settle);
         return;
       }
       if (reason?.kind === "cancel" && reason.action === "ROLLBACK") {
         try {
-          await rollback(run, sink);
+          await rollback(run, sink, settle);
           return;
         } catch (rollbackError) {
           // Never leave a run RUNNING: if undoing it failed, it ends as an error that says so.
@@ -239,7 +248,7 @@ export function createExecutor(deps: ExecutorDeps) {
         if (status === "ERROR") deps.log.debug("run failed", { runId, error: caught });
       }
     }
-    await finish(run, owner, graph, { status, error }, sink);
+    await finish(run, owner, graph, { status, error }, sink, settle);
   }
 
   async function finish(
@@ -248,6 +257,7 @@ export function createExecutor(deps: ExecutorDeps) {
     graph: LoadedGraph | null,
     end: sql.RunEnd,
     sink: RunEventSink | null,
+    settle?: Settle,
   ) {
     let state: Outcome | null = null;
     if (graph) {
@@ -292,6 +302,7 @@ export function createExecutor(deps: ExecutorDeps) {
         // before the commit's reply reaches us.
         deps.runs.keepOutcome(kept(endedRow));
         for (const hook of deps.onFinish ?? []) await hook(client, endedRow);
+        await settle?.(client);
         // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
         await sink?.finish(client, endedRow, outcome);
         if (deleteThread) {
@@ -313,7 +324,7 @@ export function createExecutor(deps: ExecutorDeps) {
   }
 
   /** ROLLBACK: the run and everything it wrote go; the thread is as it was before it. */
-  async function rollback(run: Run, sink: RunEventSink | null) {
+  async function rollback(run: Run, sink: RunEventSink | null, settle?: Settle) {
     // started_at is the first claim's time: it covers what every attempt of the run wrote.
     const current = await runForExecution(pool, run.id);
     if (current?.startedAt) {
@@ -340,6 +351,7 @@ export function createExecutor(deps: ExecutorDeps) {
         waiting: false,
       });
       await deps.runs.dispatchNext(client, run.threadId);
+      await settle?.(client);
       committed = true;
     });
     // (If the transaction failed, the run ends as an error through finish(), sink and all.)
@@ -347,7 +359,7 @@ export function createExecutor(deps: ExecutorDeps) {
     await deps.runs.control({ runId: run.id, kind: "ended" });
   }
 
-  async function release(run: Run, owner: string, sink: RunEventSink | null) {
+  async function release(run: Run, owner: string, sink: RunEventSink | null, settle?: Settle) {
     // What this attempt streamed stays in the log; the next attempt continues after it.
     await sink?.flush();
     sink?.ended(false);
@@ -355,6 +367,7 @@ export function createExecutor(deps: ExecutorDeps) {
       await sql.lockThread(client, run.threadId);
       if (await sql.releaseRun(client, run.id, owner))
         await deps.runs.dispatchNext(client, run.threadId);
+      await settle?.(client);
     });
   }
 
@@ -362,6 +375,9 @@ export function createExecutor(deps: ExecutorDeps) {
 }
 
 export type Executor = ReturnType<typeof createExecutor>;
+
+/** Work committed with a run's end (or hand-back); see execute(). */
+type Settle = (client: pg.PoolClient) => Promise<void>;
 
 interface Outcome {
   values: unknown;

@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type pg from "pg";
+import type PgBoss from "pg-boss";
 import type { Database } from "../db/database.ts";
 import { FIRST_EVENT_BLOCK } from "../db/sql/events.ts";
 import * as sql from "../db/sql/runs.ts";
 import type { Logger } from "../log.ts";
-import { type Boss, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
+import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
 import type { Notifier } from "../queue/notifier.ts";
 import type { Executor, StopReason } from "./executor.ts";
 import type { CancelAction, RunControl, RunService } from "./service.ts";
@@ -48,6 +49,12 @@ export function createRunWorker(deps: {
   /** Direct claims of announced runs in flight (they hold a slot). */
   let claiming = 0;
   let again = false;
+  /**
+   * Work may be waiting that this worker had no slot for (an announcement it passed on, a fetch
+   * that filled every slot): a slot that frees up then fetches. Otherwise the queue was empty
+   * when last looked at, and a freed slot waits for the next announcement (or the tick).
+   */
+  let behind = false;
   let stopping = false;
   let dueTimer: NodeJS.Timeout | null = null;
 
@@ -72,7 +79,11 @@ export function createRunWorker(deps: {
         again = false;
         while (!stopping) {
           const free = options.concurrency - active.size - claiming;
-          if (free <= 0) break;
+          if (free <= 0) {
+            behind = true;
+            break;
+          }
+          behind = false;
           const jobs = await boss.fetch<RunJob>(RUN_QUEUE, { batchSize: free });
           if (jobs.length === 0) {
             if (reason !== "finished") await scheduleDue();
@@ -81,6 +92,7 @@ export function createRunWorker(deps: {
           for (const job of jobs) await start(job.id, job.data.runId);
           // A short batch means the queue is drained for now: no second, empty fetch.
           if (jobs.length < free) break;
+          behind = true;
         }
       } while (again && !stopping);
     } catch (error) {
@@ -121,7 +133,11 @@ export function createRunWorker(deps: {
    * to the queue.
    */
   async function claimAnnounced(runId: string, jobId: string) {
-    if (stopping || active.size + claiming >= options.concurrency) return kick();
+    if (stopping) return;
+    if (active.size + claiming >= options.concurrency) {
+      behind = true;
+      return;
+    }
     claiming++;
     try {
       const claimed = await claim(runId);
@@ -140,16 +156,27 @@ export function createRunWorker(deps: {
       () => abort(runId, { kind: "timeout" }),
       options.runTimeoutSeconds * 1000,
     );
+    // A fetched job is completed, an announced one (never fetched) cancelled, in the transaction
+    // that ends the run; if that never commits, on pg-boss's own connection afterwards.
+    let jobSettled = false;
+    const settleJob = (db?: PgBoss.Db) =>
+      delivery === "fetched"
+        ? boss.complete(RUN_QUEUE, jobId, {}, { db })
+        : boss.cancel(RUN_QUEUE, jobId, { db });
     const done = deps.executor
-      .execute(claimed, owner, controller.signal)
-      .catch((error) => log.error("run execution failed", { runId, error }))
+      .execute(claimed, owner, controller.signal, async (client) => {
+        await settleJob(inTransaction(client));
+        jobSettled = true;
+      })
+      .catch((error) => {
+        jobSettled = false;
+        log.error("run execution failed", { runId, error });
+      })
       .finally(async () => {
         clearTimeout(timeout);
         active.delete(runId);
-        const settled =
-          delivery === "fetched" ? boss.complete(RUN_QUEUE, jobId) : boss.cancel(RUN_QUEUE, jobId);
-        await settled.catch(() => undefined);
-        void kick("finished");
+        if (!jobSettled) await settleJob().catch(() => undefined);
+        if (behind) void kick("finished");
       });
     active.set(runId, { controller, done });
   }
