@@ -32,6 +32,7 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import pg from "pg";
 import { z } from "zod";
+import { RunCheckpointView } from "../src/checkpoint/run-view.ts";
 import { createCheckpointSaver, type PrismaCheckpointSaver } from "../src/checkpoint/saver.ts";
 import { blobRows, collect, comparable, ThreadDriver } from "./checkpoint-fixtures.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/db.ts";
@@ -544,5 +545,108 @@ describe("graphs end to end", () => {
     expect(ours!.values).toStrictEqual(reference!.values);
     const histories = await Promise.all(graphs.map((g) => collect(g.getStateHistory(config))));
     expect(histories[0]!.map((s) => s.values)).toStrictEqual(histories[1]!.map((s) => s.values));
+  });
+});
+
+describe("a run's view of the saver", () => {
+  /** A graph's state as a client would see it: JSON, without ids and timestamps. */
+  const seen = (snapshot: StateSnapshot) =>
+    JSON.parse(
+      JSON.stringify({
+        values: snapshot.values,
+        next: snapshot.next,
+        tasks: snapshot.tasks.map((t) => ({
+          name: t.name,
+          error: t.error ?? null,
+          interrupts: t.interrupts.map((i) => i.value),
+        })),
+        id: snapshot.config.configurable?.checkpoint_id,
+        parent: snapshot.parentConfig?.configurable?.checkpoint_id,
+      }),
+    );
+
+  const acquisitions = () => {
+    let count = 0;
+    const onAcquire = () => {
+      count += 1;
+    };
+    pool.on("acquire", onAcquire);
+    return () => {
+      pool.off("acquire", onAcquire);
+      return count;
+    };
+  };
+
+  it("reads the run's outcome from what it wrote, as the saver would read it back", async () => {
+    const stored = saver();
+    const Review = Annotation.Root({ ...MessagesAnnotation.spec, approved: Annotation<string>() });
+    const build = (checkpointer: BaseCheckpointSaver) =>
+      new StateGraph(Review)
+        .addNode("answer", (state) => {
+          const n = state.messages.length;
+          if (n % 4 === 3) interrupt({ question: `approve ${n}?` });
+          if (state.approved === "fail") throw new Error("the model refused");
+          return { messages: [ai(n)] };
+        })
+        .addNode("tally", (state) => ({ approved: `seen ${state.messages.length}` }))
+        .addEdge(START, "answer")
+        .addEdge("answer", "tally")
+        .addEdge("tally", END)
+        .compile({ checkpointer });
+    const threadId = uuid6(1);
+    const config = { configurable: { thread_id: threadId } };
+    const inputs: unknown[] = [
+      { messages: [human(0)] },
+      { messages: [human(1)] }, // interrupts (3 messages in)
+      new Command({ resume: "yes" }),
+      { messages: [human(2)], approved: "fail" }, // fails in a node
+      { messages: [human(3)], approved: "ok" },
+    ];
+    for (const [i, input] of inputs.entries()) {
+      // Each "run" gets its own view, as the executor does; durability varies.
+      const view = new RunCheckpointView(stored, threadId);
+      const durability = (["sync", "async", "exit"] as const)[i % 3];
+      const failed = await build(view)
+        .invoke(input as never, { ...config, durability })
+        .then(
+          () => false,
+          (error: Error) => error.message === "the model refused",
+        );
+      expect(failed).toBe(i === 3);
+      const count = acquisitions();
+      const fromView = await build(view).getState(config);
+      expect(count()).toBe(0);
+      const fromSaver = await build(stored).getState(config);
+      expect(seen(fromView)).toStrictEqual(seen(fromSaver));
+    }
+    const last = await build(stored).getState(config);
+    expect(last.values.approved).toBe("seen 7");
+  });
+
+  it("reads anything else (other checkpoints, subgraphs, other threads) from the saver", async () => {
+    const stored = saver();
+    const threadId = uuid6(1);
+    const driver = new ThreadDriver([stored], threadId);
+    await driver.put({ messages: [human(0)] });
+    const first = await stored.getTuple({ configurable: { thread_id: threadId } });
+    const view = new RunCheckpointView(stored, threadId);
+    const run = driver.continueWith([view]);
+    await run.put({ messages: [human(0), human(1)] });
+    // A subgraph's checkpoint is not the root's latest.
+    await new ThreadDriver([view], threadId, "sub:1").put({ messages: [human(9)] });
+    expect(
+      (await view.getTuple({ configurable: { thread_id: threadId } }))?.checkpoint.channel_values,
+    ).toStrictEqual({ messages: [human(0), human(1)] });
+    const atFirst = {
+      configurable: {
+        thread_id: threadId,
+        checkpoint_ns: "",
+        checkpoint_id: first!.checkpoint.id,
+      },
+    };
+    expect(comparable(await view.getTuple(atFirst))).toStrictEqual(comparable(first));
+    expect(await view.getTuple({ configurable: { thread_id: uuid6(2) } })).toBeUndefined();
+    await view.deleteThread(threadId);
+    expect(await view.getTuple({ configurable: { thread_id: threadId } })).toBeUndefined();
   });
 });

@@ -1,7 +1,9 @@
 import type { BaseStore, LangGraphRunnableConfig, StreamMode } from "@langchain/langgraph";
 import { Command } from "@langchain/langgraph";
+import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 import type pg from "pg";
 import { authConfigurable } from "../auth/caller.ts";
+import { RunCheckpointView } from "../checkpoint/run-view.ts";
 import type { Database } from "../db/database.ts";
 import { runForExecution } from "../db/sql/reads.ts";
 import type { ClaimedRun, LogPlace } from "../db/sql/runs.ts";
@@ -90,9 +92,10 @@ export function createExecutor(deps: ExecutorDeps) {
   async function graphFor(
     run: Run & { assistant: { graphId: string } },
     config: LangGraphRunnableConfig,
+    checkpointer: BaseCheckpointSaver = deps.checkpointer,
   ) {
     const graph = await deps.graphs.get(run.assistant.graphId, config);
-    return withPersistence(graph, { checkpointer: deps.checkpointer, store: deps.store });
+    return withPersistence(graph, { checkpointer, store: deps.store });
   }
 
   function buildConfig(
@@ -176,7 +179,8 @@ export function createExecutor(deps: ExecutorDeps) {
     let graph: LoadedGraph | null = null;
     try {
       await sink?.started(run);
-      graph = await graphFor(run, config);
+      // The run's own view of the saver: its outcome is read from what it wrote (see finish).
+      graph = await graphFor(run, config, new RunCheckpointView(deps.checkpointer, run.threadId));
       // A retried attempt whose run already checkpointed resumes from there: LangGraph sees the
       // same run_id in the latest checkpoint and continues instead of starting over.
       const resumed =

@@ -1,0 +1,142 @@
+import type { RunnableConfig } from "@langchain/core/runnables";
+import {
+  BaseCheckpointSaver,
+  type ChannelVersions,
+  type Checkpoint,
+  type CheckpointListOptions,
+  type CheckpointMetadata,
+  type CheckpointPendingWrite,
+  type CheckpointTuple,
+  type PendingWrite,
+  WRITES_IDX_MAP,
+} from "@langchain/langgraph-checkpoint";
+
+interface Written {
+  config: RunnableConfig;
+  checkpoint: Checkpoint;
+  metadata: CheckpointMetadata;
+  parentConfig: RunnableConfig | undefined;
+}
+
+/** A checkpoint's writes by (task id, idx), kept as the saver keeps them. */
+type Writes = Map<string, { taskId: string; idx: number; channel: string; value: unknown }>;
+
+/**
+ * One run's view of the server's saver: the same storage, and it remembers the newest root
+ * checkpoint the run wrote, with that checkpoint's writes. While the run holds its thread nobody
+ * else writes root checkpoints there, so the thread's latest checkpoint is that one and reading
+ * the run's outcome needs no query and no decoding (on a long thread that decoding dominated the
+ * end of every run). Anything else goes to the saver.
+ */
+export class RunCheckpointView extends BaseCheckpointSaver {
+  #latest: Written | undefined;
+  /**
+   * Writes by checkpoint id, from the latest on: a checkpoint's writes may be acknowledged
+   * before its put is (LangGraph does not wait for the put before writing).
+   */
+  #writes = new Map<string, Writes>();
+
+  constructor(
+    private readonly saver: BaseCheckpointSaver,
+    private readonly threadId: string,
+  ) {
+    super(saver.serde);
+  }
+
+  override getNextVersion(current: number | undefined): number {
+    return this.saver.getNextVersion(current);
+  }
+
+  override getDeltaChannelHistory(
+    options: Parameters<BaseCheckpointSaver["getDeltaChannelHistory"]>[0],
+  ) {
+    return this.saver.getDeltaChannelHistory(options);
+  }
+
+  async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const latest = this.#latest;
+    const wanted = config.configurable?.checkpoint_id;
+    if (latest && this.#isRoot(config) && (!wanted || wanted === latest.checkpoint.id)) {
+      return {
+        config: latest.config,
+        checkpoint: latest.checkpoint,
+        metadata: latest.metadata,
+        parentConfig: latest.parentConfig,
+        // The saver's order: task id (byte-wise), then index.
+        pendingWrites: [...(this.#writes.get(latest.checkpoint.id)?.values() ?? [])]
+          .sort((a, b) => (a.taskId === b.taskId ? a.idx - b.idx : a.taskId < b.taskId ? -1 : 1))
+          .map((w): CheckpointPendingWrite => [w.taskId, w.channel, w.value]),
+      };
+    }
+    return this.saver.getTuple(config);
+  }
+
+  list(config: RunnableConfig, options?: CheckpointListOptions): AsyncGenerator<CheckpointTuple> {
+    return this.saver.list(config, options);
+  }
+
+  async put(
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    newVersions: ChannelVersions,
+  ): Promise<RunnableConfig> {
+    const saved = await this.saver.put(config, checkpoint, metadata, newVersions);
+    // The newest by id, the order the saver reads "latest" in (not necessarily the last put).
+    if (this.#isRoot(config) && !(this.#latest && this.#latest.checkpoint.id > checkpoint.id)) {
+      const parentId = config.configurable?.checkpoint_id;
+      this.#latest = {
+        config: saved,
+        checkpoint,
+        metadata,
+        parentConfig: parentId
+          ? {
+              configurable: {
+                thread_id: this.threadId,
+                checkpoint_ns: "",
+                checkpoint_id: parentId,
+              },
+            }
+          : undefined,
+      };
+      for (const id of this.#writes.keys()) if (id < checkpoint.id) this.#writes.delete(id);
+    }
+    return saved;
+  }
+
+  async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string): Promise<void> {
+    await this.saver.putWrites(config, writes, taskId);
+    const checkpointId: string | undefined = config.configurable?.checkpoint_id;
+    if (!checkpointId || !this.#isRoot(config)) return;
+    if (this.#latest && checkpointId < this.#latest.checkpoint.id) return;
+    let kept = this.#writes.get(checkpointId);
+    if (!kept) {
+      kept = new Map();
+      this.#writes.set(checkpointId, kept);
+    }
+    const into = kept;
+    writes.forEach(([channel, value], position) => {
+      const idx = Object.hasOwn(WRITES_IDX_MAP, channel)
+        ? (WRITES_IDX_MAP as Record<string, number>)[channel]!
+        : position;
+      const key = `${taskId}\u0000${idx}`;
+      // As stored: a special write replaces the task's earlier one, a regular one is kept first.
+      if (idx < 0 || !into.has(key)) into.set(key, { taskId, idx, channel, value });
+    });
+  }
+
+  deleteThread(threadId: string): Promise<void> {
+    if (threadId === this.threadId) {
+      this.#latest = undefined;
+      this.#writes.clear();
+    }
+    return this.saver.deleteThread(threadId);
+  }
+
+  #isRoot(config: RunnableConfig): boolean {
+    const configurable = config.configurable ?? {};
+    return (
+      String(configurable.thread_id) === this.threadId && (configurable.checkpoint_ns ?? "") === ""
+    );
+  }
+}
