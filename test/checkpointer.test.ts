@@ -1,9 +1,12 @@
+import { Document } from "@langchain/core/documents";
 import {
   AIMessage,
   AIMessageChunk,
   type BaseMessage,
+  ChatMessage,
   HumanMessage,
   RemoveMessage,
+  SystemMessage,
   ToolMessage,
 } from "@langchain/core/messages";
 import type { RunnableConfig } from "@langchain/core/runnables";
@@ -34,6 +37,7 @@ import pg from "pg";
 import { z } from "zod";
 import { RunCheckpointView } from "../src/checkpoint/run-view.ts";
 import { createCheckpointSaver, type PrismaCheckpointSaver } from "../src/checkpoint/saver.ts";
+import { FastLoadSerializer } from "../src/checkpoint/serde.ts";
 import { blobRows, collect, comparable, ThreadDriver } from "./checkpoint-fixtures.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/db.ts";
 
@@ -648,5 +652,71 @@ describe("a run's view of the saver", () => {
     expect(await view.getTuple({ configurable: { thread_id: uuid6(2) } })).toBeUndefined();
     await view.deleteThread(threadId);
     expect(await view.getTuple({ configurable: { thread_id: threadId } })).toBeUndefined();
+  });
+});
+
+describe("reading values back (FastLoadSerializer)", () => {
+  const official = new MemorySaver().serde;
+  const fast = new FastLoadSerializer(official);
+  const corpus: Record<string, unknown> = {
+    human: new HumanMessage({ id: "h", content: "hi", name: "ann", additional_kwargs: { a: 1 } }),
+    aiWithTools: new AIMessage({
+      id: "a",
+      content: [
+        { type: "text", text: "calling" },
+        { type: "image_url", image_url: { url: "data:x" } },
+      ],
+      tool_calls: [{ id: "c1", name: "lookup", args: { q: [1, { deep: true }] } }],
+      invalid_tool_calls: [{ id: "c2", name: "bad", args: "{", error: "parse" }],
+      usage_metadata: { input_tokens: 3, output_tokens: 4, total_tokens: 7 },
+      response_metadata: { model_name: "fake", finish_reason: "stop" },
+    }),
+    chunk: new AIMessageChunk({
+      id: "k",
+      content: "par",
+      tool_call_chunks: [{ id: "c3", name: "lookup", args: '{"q":', index: 0 }],
+    }),
+    tool: new ToolMessage({
+      id: "t",
+      tool_call_id: "c1",
+      content: "42",
+      artifact: { rows: [1, 2] },
+      status: "error",
+    }),
+    system: new SystemMessage({ id: "s", content: "be brief" }),
+    chat: new ChatMessage({ id: "c", content: "x", role: "critic" }),
+    remove: new RemoveMessage({ id: "r" }),
+    list: [new HumanMessage("a"), new AIMessage("b"), { plain: [1, "two", null, { n: 3.5 }] }],
+    nested: { messages: [new AIMessage({ id: "n", content: "in an object" })], count: 2 },
+    plain: { a: [1, 2, { b: "c" }], empty: {}, unicode: "héllo \u2028 😀" },
+    scalars: [0, -1.5, "s", true, false, null],
+    withUndefined: { kept: 1, gone: undefined },
+    set: new Set([1, 2]),
+    map: new Map([["k", { v: 1 }]]),
+    error: new Error("boom"),
+    bytes: new Uint8Array([1, 2, 3]),
+    lcLookalike: { lc: 7, type: "mine" },
+    escaped: { __lc_escaped__: { x: 1 } },
+    proto: JSON.parse('{"__proto__": {"polluted": true}, "ok": 1}'),
+    otherLangChain: new Document({ pageContent: "doc", metadata: { s: 1 } }),
+  };
+
+  it.each(Object.entries(corpus))(
+    "reads %s back exactly as LangGraph's serializer",
+    async (_, value) => {
+      const [type, data] = await official.dumpsTyped(value);
+      const expected = await official.loadsTyped(type, data);
+      const actual = await fast.loadsTyped(type, data);
+      expect(actual).toStrictEqual(expected);
+      expect(JSON.stringify(actual)).toBe(JSON.stringify(expected));
+      if (expected && typeof expected === "object") {
+        expect((actual as object).constructor).toBe(expected.constructor);
+      }
+    },
+  );
+
+  it("is what the saver reads with unless a serializer is given", () => {
+    expect(saver().serde).toBeInstanceOf(FastLoadSerializer);
+    expect(createCheckpointSaver({ pool, serde: official }).serde).toBe(official);
   });
 });

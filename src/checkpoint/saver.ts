@@ -27,6 +27,7 @@ import {
   splitFrames,
 } from "./frames.ts";
 import { type ListState, ListStateCache } from "./list-cache.ts";
+import { FastLoadSerializer } from "./serde.ts";
 
 export interface CheckpointSaverOptions {
   /**
@@ -119,6 +120,8 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
 
   constructor(options: CheckpointSaverOptions) {
     super(options.serde);
+    // Only LangGraph's own serializer may be read faster: a custom one decides for itself.
+    if (!options.serde) this.serde = new FastLoadSerializer(this.serde);
     this.pool = options.pool;
     this.synchronousCommit =
       options.synchronousCommit === undefined ? null : options.synchronousCommit ? "on" : "off";
