@@ -8,8 +8,8 @@ import {
   type CheckpointPendingWrite,
   type CheckpointTuple,
   type PendingWrite,
-  WRITES_IDX_MAP,
 } from "@langchain/langgraph-checkpoint";
+import { replacesKept, writeIndex } from "./writes.ts";
 
 interface Written {
   config: RunnableConfig;
@@ -116,12 +116,9 @@ export class RunCheckpointView extends BaseCheckpointSaver {
     }
     const into = kept;
     writes.forEach(([channel, value], position) => {
-      const idx = Object.hasOwn(WRITES_IDX_MAP, channel)
-        ? (WRITES_IDX_MAP as Record<string, number>)[channel]!
-        : position;
+      const idx = writeIndex(channel, position);
       const key = `${taskId}\u0000${idx}`;
-      // As stored: a special write replaces the task's earlier one, a regular one is kept first.
-      if (idx < 0 || !into.has(key)) into.set(key, { taskId, idx, channel, value });
+      if (replacesKept(idx) || !into.has(key)) into.set(key, { taskId, idx, channel, value });
     });
   }
 

@@ -13,7 +13,6 @@ import {
   type PendingWrite,
   type SerializerProtocol,
   TASKS,
-  WRITES_IDX_MAP,
 } from "@langchain/langgraph-checkpoint";
 import type pg from "pg";
 import * as sql from "../db/sql/checkpoint.ts";
@@ -28,6 +27,7 @@ import {
 } from "./frames.ts";
 import { type ListState, ListStateCache } from "./list-cache.ts";
 import { FastLoadSerializer } from "./serde.ts";
+import { replacesKept, writeIndex } from "./writes.ts";
 
 export interface CheckpointSaverOptions {
   /**
@@ -275,18 +275,14 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     const dumped = await Promise.all(
       writes.map(async ([channel, value], position) => {
         const [type, data] = await this.serde.dumpsTyped(value);
-        // hasOwn: a channel named like an Object.prototype member is a regular channel.
-        const idx = Object.hasOwn(WRITES_IDX_MAP, channel)
-          ? (WRITES_IDX_MAP as Record<string, number>)[channel]!
-          : position;
-        return { idx, channel, type, data };
+        return { idx: writeIndex(channel, position), channel, type, data };
       }),
     );
     // One INSERT cannot touch a key twice: the last special write of a kind wins (it would
     // overwrite the earlier one), the first regular write of an index stays.
     const byIdx = new Map<number, (typeof dumped)[number]>();
     for (const write of dumped) {
-      if (write.idx < 0 || !byIdx.has(write.idx)) byIdx.set(write.idx, write);
+      if (replacesKept(write.idx) || !byIdx.has(write.idx)) byIdx.set(write.idx, write);
     }
     const rows: sql.WriteInput[] = [];
     const payloads: Uint8Array[] = [];
