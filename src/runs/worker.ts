@@ -7,6 +7,7 @@ import { FIRST_EVENT_BLOCK } from "../db/sql/events.ts";
 import * as sql from "../db/sql/runs.ts";
 import type { Logger } from "../log.ts";
 import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
+import { createFetchLoop } from "../queue/fetch-loop.ts";
 import type { Notifier } from "../queue/notifier.ts";
 import type { Executor, StopReason } from "./executor.ts";
 import type { CancelAction, RunControl, RunService } from "./service.ts";
@@ -45,16 +46,8 @@ export function createRunWorker(deps: {
   const active = new Map<string, { controller: AbortController; done: Promise<void> }>();
   const timers: NodeJS.Timeout[] = [];
   const unsubscribe: Array<() => void> = [];
-  let fetching = false;
   /** Direct claims of announced runs in flight (they hold a slot). */
   let claiming = 0;
-  let again = false;
-  /**
-   * Work may be waiting that this worker had no slot for (an announcement it passed on, a fetch
-   * that filled every slot): a slot that frees up then fetches. Otherwise the queue was empty
-   * when last looked at, and a freed slot waits for the next announcement (or the tick).
-   */
-  let behind = false;
   let stopping = false;
   let dueTimer: NodeJS.Timeout | null = null;
 
@@ -64,43 +57,20 @@ export function createRunWorker(deps: {
   }
 
   /**
-   * Fetches jobs for the free slots. `reason` "finished" (a slot just freed) skips looking up
-   * delayed runs: the tick and notifications keep that timer current.
+   * A freed slot fetches only when the loop is behind (an announcement passed on, a fetch that
+   * filled every slot); otherwise it waits for the next announcement (or the tick). A "finished"
+   * kick (a slot just freed) skips looking up delayed runs: the tick and notifications keep that
+   * timer current.
    */
-  async function kick(reason: "notified" | "tick" | "finished" = "notified"): Promise<void> {
-    if (stopping) return;
-    if (fetching) {
-      again = true;
-      return;
-    }
-    fetching = true;
-    try {
-      do {
-        again = false;
-        while (!stopping) {
-          const free = options.concurrency - active.size - claiming;
-          if (free <= 0) {
-            behind = true;
-            break;
-          }
-          behind = false;
-          const jobs = await boss.fetch<RunJob>(RUN_QUEUE, { batchSize: free });
-          if (jobs.length === 0) {
-            if (reason !== "finished") await scheduleDue();
-            break;
-          }
-          for (const job of jobs) await start(job.id, job.data.runId);
-          // A short batch means the queue is drained for now: no second, empty fetch.
-          if (jobs.length < free) break;
-          behind = true;
-        }
-      } while (again && !stopping);
-    } catch (error) {
-      log.warn("fetching runs failed; retrying shortly", { error });
-    } finally {
-      fetching = false;
-    }
-  }
+  const queue = createFetchLoop<RunJob, "finished">({
+    boss,
+    queue: RUN_QUEUE,
+    log,
+    free: () => options.concurrency - active.size - claiming,
+    start: (job) => start(job.id, job.data.runId),
+    whenEmpty: (reason) => (reason === "finished" ? Promise.resolve() : scheduleDue()),
+  });
+  const kick = queue.kick;
 
   /** Wakes up when the earliest delayed run (afterSeconds) becomes due. */
   async function scheduleDue() {
@@ -135,7 +105,7 @@ export function createRunWorker(deps: {
   async function claimAnnounced(runId: string, jobId: string) {
     if (stopping) return;
     if (active.size + claiming >= options.concurrency) {
-      behind = true;
+      queue.markBehind();
       return;
     }
     claiming++;
@@ -176,7 +146,7 @@ export function createRunWorker(deps: {
         clearTimeout(timeout);
         active.delete(runId);
         if (!jobSettled) await settleJob().catch(() => undefined);
-        if (behind) void kick("finished");
+        if (queue.isBehind()) void kick("finished");
       });
     active.set(runId, { controller, done });
   }
@@ -255,7 +225,7 @@ export function createRunWorker(deps: {
       );
       const renewEvery = Math.max(200, (options.leaseSeconds * 1000) / 3);
       timers.push(
-        setInterval(() => void kick("tick"), 1000),
+        setInterval(() => void kick(), 1000),
         setInterval(() => void renew(), renewEvery),
         setInterval(() => void reap(), Math.max(500, options.leaseSeconds * 500)),
       );
@@ -269,6 +239,7 @@ export function createRunWorker(deps: {
      */
     async stop(graceMs = 10_000) {
       stopping = true;
+      queue.stop();
       for (const timer of timers) clearInterval(timer);
       if (dueTimer) clearTimeout(dueTimer);
       for (const off of unsubscribe) off();

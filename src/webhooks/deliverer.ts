@@ -3,6 +3,7 @@ import type { Database } from "../db/database.ts";
 import * as sql from "../db/sql/webhooks.ts";
 import type { Logger } from "../log.ts";
 import { type Boss, inTransaction, WEBHOOK_QUEUE, type WebhookJob } from "../queue/boss.ts";
+import { createFetchLoop } from "../queue/fetch-loop.ts";
 import type { Notifier } from "../queue/notifier.ts";
 import { jobOptions, type WebhookOptions } from "./service.ts";
 import { webhookHeaders, webhookKey } from "./signature.ts";
@@ -34,37 +35,15 @@ export function createWebhookDeliverer(deps: {
   const unsubscribe: Array<() => void> = [];
   let safety: NodeJS.Timeout | null = null;
   let dueTimer: NodeJS.Timeout | null = null;
-  let fetching = false;
-  let again = false;
-  let stopping = false;
-
-  async function kick(): Promise<void> {
-    if (stopping) return;
-    if (fetching) {
-      again = true;
-      return;
-    }
-    fetching = true;
-    try {
-      do {
-        again = false;
-        while (!stopping) {
-          const free = concurrency - active.size;
-          if (free <= 0) break;
-          const jobs = await boss.fetch<WebhookJob>(WEBHOOK_QUEUE, { batchSize: free });
-          if (jobs.length === 0) {
-            await armDueTimer();
-            break;
-          }
-          for (const job of jobs) start(job.id, job.data.deliveryId);
-        }
-      } while (again && !stopping);
-    } catch (error) {
-      log.warn("fetching webhook deliveries failed; retrying shortly", { error });
-    } finally {
-      fetching = false;
-    }
-  }
+  const queue = createFetchLoop<WebhookJob, never>({
+    boss,
+    queue: WEBHOOK_QUEUE,
+    log,
+    free: () => concurrency - active.size,
+    start: (job) => start(job.id, job.data.deliveryId),
+    whenEmpty: () => armDueTimer(),
+  });
+  const kick = () => queue.kick();
 
   async function armDueTimer() {
     const ms = await sql.msUntilNextAttempt(db.pool);
@@ -206,7 +185,7 @@ export function createWebhookDeliverer(deps: {
      * short and recorded as failed attempts (retried later by any process).
      */
     async stop(graceMs = 5_000) {
-      stopping = true;
+      queue.stop();
       if (safety) clearInterval(safety);
       if (dueTimer) clearTimeout(dueTimer);
       for (const off of unsubscribe) off();
