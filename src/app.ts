@@ -72,6 +72,10 @@ export function buildApp(deps: {
       error: (...args) => log.debug(args.map(String).join(" ")),
     },
     maskedErrors: { maskError: createMaskError(log) },
+    // refuseOversizedBody already bounds every body by its declared Content-Length (node's parser
+    // reads no further). Yoga's own limit would pipe each body through a TransformStream whose
+    // teardown builds an AbortError: about a tenth of a small query's CPU, for no extra safety.
+    maxRequestBodySize: false,
     plugins: [useClientErrorCodes(), useSubscriptionRefusals(), ...hardeningPlugins(security)],
     context: async ({ request, caller }: { request?: Request; caller?: Caller }) => ({
       // graphql-ws authenticated once, at connection_init; HTTP and SSE authenticate per request.

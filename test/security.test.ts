@@ -1,3 +1,4 @@
+import http from "node:http";
 import { resolve } from "node:path";
 import type { ExecutionResult } from "graphql";
 import pg from "pg";
@@ -202,6 +203,47 @@ describe("surface switches", () => {
     expect(response.status).toBe(413);
     expect(codeOf((await response.json()) as ExecutionResult)).toBe("BAD_USER_INPUT");
     expect(await threadCount()).toBe(before);
+  });
+
+  it("refuses a POST that does not declare its length (chunked) with 411, creating nothing", async () => {
+    const before = await threadCount();
+    const url = new URL(server.graphqlUrl);
+    const { status, body } = await new Promise<{ status: number; body: string }>((done, fail) => {
+      const request = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: "POST",
+          headers: { "content-type": "application/json", "x-api-key": KEYS[0]! },
+        },
+        (response) => {
+          let text = "";
+          response.on("data", (chunk) => {
+            text += chunk;
+          });
+          response.on("end", () => done({ status: response.statusCode ?? 0, body: text }));
+        },
+      );
+      request.on("error", fail);
+      // Without a Content-Length node sends the body chunked, in as many pieces as written.
+      request.write('{"query":"mutation { createThread { id } }",');
+      request.end(`"variables":{"padding":"${"x".repeat(70_000)}"}}`);
+    });
+    expect(status).toBe(411);
+    expect(codeOf(JSON.parse(body) as ExecutionResult)).toBe("BAD_USER_INPUT");
+    expect(await threadCount()).toBe(before);
+  });
+
+  it("takes a body just under the limit", async () => {
+    const padding = "x".repeat(60_000);
+    const response = await fetch(server.graphqlUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": KEYS[0]! },
+      body: JSON.stringify({ query: "{ __typename }", variables: { padding } }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ data: { __typename: "Query" } });
   });
 });
 
