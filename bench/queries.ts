@@ -14,8 +14,9 @@
  *     (p50/p99), then CLIENTS closed-loop clients for LOAD_MS (3 s for __typename) (throughput).
  *     The table shows the median over REPS repetitions of each figure, and the ratios ours / bare.
  *     Targets: ours p50 <= 1 ms; throughput >= 0.8x bare.
- * (b) history: one thread of the `one_node` graph (MessagesAnnotation) with CHECKPOINTS checkpoints,
- *     each adding one ~300-byte message, built with `createThread(input: {graphId, supersteps})`
+ * (b) history: one thread of the `one_node` graph (MessagesAnnotation) with CHECKPOINTS checkpoints
+ *     and MESSAGES ~300-byte messages, as M8 defines it (1,500 checkpoints, 1,000 messages: two of
+ *     every three checkpoints add a message, the third leaves them alone), built with `createThread(input: {graphId, supersteps})`
  *     for the first 100 and, for the rest, written straight to the running server's checkpointer
  *     in the shape bulkUpdateState gives them (see buildThread). Then PAGE_REQUESTS sequential requests of:
  *     - `history(first: 10) { values checkpoint { checkpointId } }`, the newest page;
@@ -27,7 +28,8 @@
  *     from the checkpointer (`list`, no state assembly). Target: a 10-state page <= 20 ms.
  *
  * Env: DATABASE_URL, REPS (3), QUERIES (2000), WARMUP (200), LOAD_MS (5000), CLIENTS (10),
- * CHECKPOINTS (1500), PAGE_REQUESTS (50), LOG_LEVEL (error).
+ * CHECKPOINTS (1500), MESSAGES (1000), PAGE_REQUESTS (50), PARTS ("ab": which of (a) and (b) to
+ * run), LOG_LEVEL (error).
  */
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
@@ -68,6 +70,8 @@ const WARMUP = Number(env.WARMUP ?? 200);
 const LOAD_MS = Number(env.LOAD_MS ?? 5000);
 const CLIENTS = Number(env.CLIENTS ?? 10);
 const CHECKPOINTS = Number(env.CHECKPOINTS ?? 1500);
+const MESSAGES = Math.min(CHECKPOINTS, Number(env.MESSAGES ?? 1000));
+const PARTS = env.PARTS ?? "ab";
 const PAGE_REQUESTS = Number(env.PAGE_REQUESTS ?? 50);
 const SPLIT_REQUESTS = Math.max(1, Math.round(PAGE_REQUESTS / 2));
 const DEEP = 1000;
@@ -104,8 +108,17 @@ function message(i: number) {
   };
 }
 
+/**
+ * Whether checkpoint i adds a message: MESSAGES spread evenly over CHECKPOINTS (M8's thread is
+ * 500 turns, 1,500 checkpoints and 1,000 messages: two of every three checkpoints add one).
+ */
+function addsMessage(i: number) {
+  return Math.floor(((i + 1) * MESSAGES) / CHECKPOINTS) > Math.floor((i * MESSAGES) / CHECKPOINTS);
+}
+
 function superstep(i: number) {
-  return { updates: [{ asNode: "agent", values: { messages: [message(i)] } }] };
+  const messages = addsMessage(i) ? [message(i)] : [];
+  return { updates: [{ asNode: "agent", values: { messages } }] };
 }
 
 async function startOurs(databaseUrl: string): Promise<RunningServer> {
@@ -275,9 +288,23 @@ async function buildThread(running: RunningServer, ours: HttpClient): Promise<st
   let checkpoint = tuple.checkpoint;
   let step = tuple.metadata?.step ?? first - 1;
   let messages = checkpoint.channel_values.messages as BaseMessage[];
-  if (messages.length !== first)
-    throw new Error(`expected ${first} messages, got ${messages.length}`);
+  const expected = Array.from({ length: first }, (_, i) => i).filter(addsMessage).length;
+  if (messages.length !== expected)
+    throw new Error(`expected ${expected} messages, got ${messages.length}`);
   for (let i = first; i < CHECKPOINTS; i++) {
+    step += 1;
+    if (!addsMessage(i)) {
+      // A checkpoint that leaves the messages alone (a turn's input checkpoint does).
+      const next: Checkpoint = {
+        ...checkpoint,
+        id: uuid6(step),
+        ts: new Date().toISOString(),
+        versions_seen: structuredClone(checkpoint.versions_seen),
+      };
+      parent = await checkpointer.put(parent, next, { source: "update", step, parents: {} }, {});
+      checkpoint = next;
+      continue;
+    }
     const raw = message(i);
     const fields = { id: raw.id, content: raw.content };
     messages = [
@@ -287,7 +314,6 @@ async function buildThread(running: RunningServer, ours: HttpClient): Promise<st
     const current = checkpoint.channel_versions.messages;
     // LangGraph's default versions are integers (what bulkUpdateState wrote above).
     const version = checkpointer.getNextVersion(typeof current === "number" ? current : undefined);
-    step += 1;
     const next: Checkpoint = {
       v: checkpoint.v,
       id: uuid6(step),
@@ -427,7 +453,7 @@ async function partB(running: RunningServer, ours: HttpClient) {
 
   console.log();
   printTable(out, {
-    title: `M8 history at ${total} checkpoints (one ~300 B message added per checkpoint), sequential, after 5 warm-up requests`,
+    title: `M8 history at ${total} checkpoints and ${state.thread.state.values.messages.length} messages (~300 B each), sequential, after 5 warm-up requests`,
     columns: ["scenario", "n", ms("p50"), ms("p99"), ms("mean"), "response", "messages"],
   });
   const newest = out[0]!.p50 as number;
@@ -457,10 +483,14 @@ async function main() {
     const yoga0 = createHttpClient(bare.url);
     clients.push(ours, yoga0);
 
-    console.log("\n(a) small query");
-    await partA(ours, yoga0);
-    console.log("\n(b) history");
-    await partB(running, ours);
+    if (PARTS.includes("a")) {
+      console.log("\n(a) small query");
+      await partA(ours, yoga0);
+    }
+    if (PARTS.includes("b")) {
+      console.log("\n(b) history");
+      await partB(running, ours);
+    }
     console.log(`\n${loadAverage()} at the end`);
   } finally {
     for (const client of clients) client.close();

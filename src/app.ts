@@ -31,6 +31,7 @@ import { createRunWorker, type RunWorker } from "./runs/worker.ts";
 import type { GraphQLContext } from "./schema/builder.ts";
 import { createMaskError, useClientErrorCodes } from "./schema/errors.ts";
 import { buildSchema } from "./schema/index.ts";
+import { useJsonResponses } from "./schema/json-responses.ts";
 import { useSubscriptionRefusals } from "./schema/stream.ts";
 import { createServices, type Services } from "./services.ts";
 import { createWebhookDeliverer } from "./webhooks/deliverer.ts";
@@ -76,7 +77,12 @@ export function buildApp(deps: {
     // reads no further). Yoga's own limit would pipe each body through a TransformStream whose
     // teardown builds an AbortError: about a tenth of a small query's CPU, for no extra safety.
     maxRequestBodySize: false,
-    plugins: [useClientErrorCodes(), useSubscriptionRefusals(), ...hardeningPlugins(security)],
+    plugins: [
+      useClientErrorCodes(),
+      useSubscriptionRefusals(),
+      useJsonResponses(),
+      ...hardeningPlugins(security),
+    ],
     context: async ({ request, caller }: { request?: Request; caller?: Caller }) => ({
       // graphql-ws authenticated once, at connection_init; HTTP and SSE authenticate per request.
       caller: caller ?? (await authenticateRequest(authenticator, request)),

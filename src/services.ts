@@ -20,6 +20,13 @@ import {
   type WebhookService,
 } from "./webhooks/service.ts";
 
+/**
+ * List elements (messages) the thread service's reader keeps decoded between state and history
+ * reads, at roughly a kilobyte each: a frontend re-reading a long thread then pays for no blob
+ * query and no decoding, only for what the thread gained since.
+ */
+const SHARED_READ_ITEMS = 100_000;
+
 export interface ServerInfo {
   version: string;
   langgraphVersion: string;
@@ -67,6 +74,7 @@ export function createServices(deps: {
   const { db, graphs, boss, notifier, log } = deps;
   const authz = deps.authorizer ?? openAuthorizer;
   const checkpointer = createServerCheckpointer({ pool: db.pool });
+  const reader = createServerCheckpointer({ pool: db.pool, sharedReadItems: SHARED_READ_ITEMS });
   const store = createStoreService({ db, authz });
   const assistants = createAssistantService({
     db,
@@ -78,6 +86,7 @@ export function createServices(deps: {
     db,
     graphs,
     checkpointer,
+    reader,
     store: store.backend,
     authz,
     // Bound late: the run service is created below (it needs the thread service's neighbours).

@@ -286,6 +286,43 @@ describe("delta storage of list channels", () => {
   });
 });
 
+describe("a reader sharing decoded values (sharedReadItems)", () => {
+  it("reads every version as the saver does while the thread grows, decoding each once", async () => {
+    const writer = saver(4);
+    const reader = createCheckpointSaver({ pool, snapshotEvery: 4, sharedReadItems: 10_000 });
+    const reference = new MemorySaver();
+    const driver = new ThreadDriver([writer, reference], uuid6(1));
+    const latest = () => ({ configurable: { thread_id: driver.threadId, checkpoint_ns: "" } });
+    let messages: BaseMessage[] = [];
+    for (let i = 0; i < 24; i += 1) {
+      messages = messagesStateReducer(messages, [human(i), ai(i)]);
+      // A replaced message (stored whole), and a channel emptied and refilled along the way.
+      if (i === 9) messages = messagesStateReducer(messages, [ai(3, "edited answer")]);
+      await driver.put({ messages, note: i % 5 === 4 ? undefined : `turn ${i}` });
+      if (i % 3 !== 0) continue;
+      // Reading between puts leaves cached bases for the next versions' chains to stop at.
+      const [ours, expected] = await Promise.all([
+        reader.getTuple(latest()),
+        reference.getTuple(latest()),
+      ]);
+      expect(comparable(ours)).toStrictEqual(comparable(expected));
+      const [page, expectedPage] = await Promise.all([
+        collect(reader.list(latest(), { limit: 5 })),
+        collect(reference.list(latest(), { limit: 5 })),
+      ]);
+      expect(page.map(comparable)).toStrictEqual(expectedPage.map(comparable));
+    }
+    await expectSameHistory(reader, reference, driver);
+
+    // Shared: the same version read twice gives the same message objects, in fresh arrays.
+    const [a, b] = await Promise.all([reader.getTuple(latest()), reader.getTuple(latest())]);
+    expect(messagesOf(a)).not.toBe(messagesOf(b));
+    for (const [i, message] of messagesOf(a).entries()) expect(message).toBe(messagesOf(b)[i]);
+    const [c, d] = await Promise.all([writer.getTuple(latest()), writer.getTuple(latest())]);
+    expect(messagesOf(c)[0]).not.toBe(messagesOf(d)[0]);
+  });
+});
+
 describe("other values", () => {
   it("stores non-list channels whole and carries unchanged channels over", async () => {
     const ours = saver(2);

@@ -22,36 +22,38 @@ export interface ListState {
   lastFrame: Buffer | undefined;
 }
 
-/** A bounded LRU of ListState per (thread, namespace, channel), owned by one saver instance. */
-export class ListStateCache {
-  private readonly entries = new Map<string, ListState>();
-  private items = 0;
+/**
+ * An LRU whose budget counts what its entries hold (list elements), not entries. Keys start with
+ * the thread id and a NUL, so a thread's entries can be dropped together.
+ */
+export class WeightedLru<V> {
+  private readonly entries = new Map<string, { value: V; weight: number }>();
+  private weight = 0;
 
-  constructor(private readonly maxItems: number) {}
+  constructor(
+    private readonly maxWeight: number,
+    private readonly weigh: (value: V) => number,
+  ) {}
 
-  static key(threadId: string, checkpointNs: string, channel: string): string {
-    return `${threadId}\u0000${checkpointNs}\u0000${channel}`;
+  get(key: string): V | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry.value;
   }
 
-  get(key: string): ListState | undefined {
-    const state = this.entries.get(key);
-    if (state !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, state);
-    }
-    return state;
-  }
-
-  set(key: string, state: ListState): void {
+  set(key: string, value: V): void {
     this.delete(key);
+    const weight = this.weigh(value);
     // An entry larger than the whole budget would only evict everything else.
-    if (state.items.length > this.maxItems) return;
-    this.entries.set(key, state);
-    this.items += state.items.length;
+    if (weight > this.maxWeight) return;
+    this.entries.set(key, { value, weight });
+    this.weight += weight;
     for (const [oldest, old] of this.entries) {
-      if (this.items <= this.maxItems) break;
+      if (this.weight <= this.maxWeight) break;
       this.entries.delete(oldest);
-      this.items -= old.items.length;
+      this.weight -= old.weight;
     }
   }
 
@@ -59,11 +61,22 @@ export class ListStateCache {
     const old = this.entries.get(key);
     if (old === undefined) return;
     this.entries.delete(key);
-    this.items -= old.items.length;
+    this.weight -= old.weight;
   }
 
   deleteThread(threadId: string): void {
     const prefix = `${threadId}\u0000`;
     for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.delete(key);
+  }
+}
+
+/** ListState per (thread, namespace, channel), owned by one saver instance. */
+export class ListStateCache extends WeightedLru<ListState> {
+  constructor(maxItems: number) {
+    super(maxItems, (state) => state.items.length);
+  }
+
+  static key(threadId: string, checkpointNs: string, channel: string): string {
+    return `${threadId}\u0000${checkpointNs}\u0000${channel}`;
   }
 }

@@ -25,7 +25,7 @@ import {
   serializeElements,
   splitFrames,
 } from "./frames.ts";
-import { type ListState, ListStateCache } from "./list-cache.ts";
+import { type ListState, ListStateCache, WeightedLru } from "./list-cache.ts";
 import { FastLoadSerializer } from "./serde.ts";
 import { replacesKept, writeIndex } from "./writes.ts";
 
@@ -46,6 +46,15 @@ export interface CheckpointSaverOptions {
   snapshotEvery?: number;
   /** Budget, in list elements referenced, of the in-process list state hints. Default 100k. */
   cacheItems?: number;
+  /**
+   * Keep decoded channel values, up to this many list elements, and hand the same objects to
+   * every later read of those versions: reading a cached version costs no blob query and no
+   * decoding, and a new version only decodes what it added to a cached one. Only for a saver
+   * whose callers never mutate what they read (the thread service's state and history reads);
+   * graphs may mutate their state. A stored version never changes and its id carries a random
+   * part (getNextVersion), so a cached value cannot go stale. Default 0: off.
+   */
+  sharedReadItems?: number;
   /**
    * false: put() and putWrites() commit with synchronous_commit = off, without waiting for the
    * WAL flush (the flush is most of a small put's latency). A PostgreSQL or OS crash, not a
@@ -90,7 +99,8 @@ interface DecodedRow {
 }
 
 interface LoadedValue {
-  value: unknown;
+  /** Absent for a version stored as EMPTY_TYPE (the channel had no value). */
+  value?: unknown;
   /** For list values: what a later put needs to store the next version as a delta. */
   list?: Omit<ListState, "items" | "version" | "lastFrame">;
 }
@@ -116,6 +126,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   private readonly pool: pg.Pool;
   private readonly snapshotEvery: number;
   private readonly lists: ListStateCache;
+  private readonly shared: WeightedLru<LoadedValue> | null;
   private readonly synchronousCommit: "on" | "off" | null;
 
   constructor(options: CheckpointSaverOptions) {
@@ -130,6 +141,13 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
       throw new Error(`snapshotEvery must be a positive integer, got ${this.snapshotEvery}`);
     }
     this.lists = new ListStateCache(options.cacheItems ?? DEFAULT_CACHE_ITEMS);
+    const sharedItems = options.sharedReadItems ?? 0;
+    this.shared =
+      sharedItems > 0
+        ? new WeightedLru(sharedItems, (loaded) =>
+            Array.isArray(loaded.value) ? loaded.value.length + 1 : 1,
+          )
+        : null;
   }
 
   /**
@@ -314,6 +332,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   async deleteThread(threadId: string): Promise<void> {
     await this.pool.query(sql.deleteThread(String(threadId)));
     this.lists.deleteThread(String(threadId));
+    this.shared?.deleteThread(String(threadId));
   }
 
   /**
@@ -371,7 +390,8 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     for (const key of seedKeys) {
       const loaded = seeds.get(keyOf(key.threadId, key.checkpointNs, key.channel, key.version));
       const entry = result[key.channel];
-      if (loaded !== undefined && entry !== undefined) entry.seed = loaded.value;
+      if (loaded !== undefined && "value" in loaded && entry !== undefined)
+        entry.seed = loaded.value;
     }
     return result;
   }
@@ -608,7 +628,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
           const loaded = values.get(
             keyOf(row.thread_id, row.checkpoint_ns, channel, String(version)),
           );
-          if (loaded === undefined) continue;
+          if (loaded === undefined || !("value" in loaded)) continue;
           channelValues[channel] = Array.isArray(loaded.value)
             ? loaded.value.slice()
             : loaded.value;
@@ -711,13 +731,18 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   /**
    * The values of the given channel versions, in two steps: one query for every row they need
    * (delta chains included), then each distinct row decoded once, however many versions share
-   * it. Missing and EMPTY rows are absent from the result.
+   * it. Missing rows are absent from the result; EMPTY rows give an entry without a value. With
+   * `shared`, cached versions skip both steps and a chain stops at its first cached version.
    */
   private async loadValues(keys: sql.BlobKey[]): Promise<Map<string, LoadedValue>> {
     const result = new Map<string, LoadedValue>();
     const wanted = new Map<string, sql.BlobKey>();
-    for (const key of keys)
-      wanted.set(keyOf(key.threadId, key.checkpointNs, key.channel, key.version), key);
+    for (const key of keys) {
+      const k = keyOf(key.threadId, key.checkpointNs, key.channel, key.version);
+      const cached = this.shared?.get(k);
+      if (cached !== undefined) result.set(k, cached);
+      else wanted.set(k, key);
+    }
     if (wanted.size === 0) return result;
     const { rows } = await this.pool.query<sql.BlobRow>(sql.selectBlobs([...wanted.values()]));
     const byKey = new Map<string, sql.BlobRow>();
@@ -733,6 +758,10 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
       }
       return pending;
     };
+    const loaded = (key: string, value: LoadedValue) => {
+      result.set(key, value);
+      this.shared?.set(key, value);
+    };
 
     await Promise.all(
       [...wanted].map(async ([key, want]) => {
@@ -740,12 +769,14 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
         if (row === undefined) return;
         if (row.type !== sql.LIST_TYPE) {
           const own = await decode(key, row);
-          if (own.present) result.set(key, { value: own.value });
+          loaded(key, own.present ? { value: own.value } : {});
           return;
         }
-        // Target first, then its bases back to the FULL row.
+        // Target first, then its bases back to the FULL row (or to a version already decoded).
         const chain: [string, sql.BlobRow][] = [[key, row]];
         let current = row;
+        let prefix: readonly unknown[] = [];
+        let rootLength: number | null = null;
         while (current.kind === "DELTA") {
           const baseKey = keyOf(
             want.threadId,
@@ -753,6 +784,12 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
             want.channel,
             current.base_version ?? "",
           );
+          const cachedBase = this.shared?.get(baseKey);
+          if (Array.isArray(cachedBase?.value) && cachedBase.list !== undefined) {
+            prefix = cachedBase.value;
+            rootLength = cachedBase.list.rootLength;
+            break;
+          }
           const base = byKey.get(baseKey);
           if (base === undefined) {
             throw new Error(
@@ -763,17 +800,17 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
           current = base;
         }
         const parts = await Promise.all(chain.map(([k, r]) => decode(k, r)));
-        const items: unknown[] = [];
+        const items: unknown[] = prefix.slice();
         for (let i = parts.length - 1; i >= 0; i -= 1) {
           for (const item of parts[i]!.items ?? []) items.push(item);
         }
-        result.set(key, {
+        loaded(key, {
           value: items,
           list: {
             length: items.length,
             hash: row.hash ?? EMPTY_LIST_HASH,
             depth: row.depth,
-            rootLength: current.length ?? 0,
+            rootLength: rootLength ?? current.length ?? 0,
           },
         });
       }),

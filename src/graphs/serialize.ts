@@ -7,14 +7,24 @@
  * checkpointer hands back the same message objects for every state that holds them, and each is
  * then converted once instead of once per state.
  */
-export function toJson(value: unknown, cache: JsonCache = new WeakMap()): unknown {
+export function toJson(value: unknown, cache: JsonCache = new JsonCache()): unknown {
   return convert(value, cache) ?? null;
 }
 
-export type JsonCache = WeakMap<object, unknown>;
+/**
+ * Conversions memoised by object identity. A `shared` cache outlives a request (the thread
+ * service keys one by its reader's shared values), so what it hands out is frozen: no consumer
+ * can change it under the next one, and the HTTP layer may keep the JSON text of any frozen
+ * value (src/schema/json-responses.ts).
+ */
+export class JsonCache extends WeakMap<object, unknown> {
+  constructor(readonly shared = false) {
+    super();
+  }
+}
 
-export function createJsonCache(): JsonCache {
-  return new WeakMap();
+export function createJsonCache(options: { shared?: boolean } = {}): JsonCache {
+  return new JsonCache(options.shared ?? false);
 }
 
 interface Dictable {
@@ -39,7 +49,7 @@ function convert(value: unknown, cache: JsonCache): unknown {
     // Registered before its items, so a structure that contains itself ends instead of looping.
     cache.set(value, out);
     for (const item of value) out.push(convert(item, cache) ?? null);
-    return out;
+    return cache.shared ? Object.freeze(out) : out;
   } else {
     const out: Record<string, unknown> = {};
     cache.set(value, out);
@@ -47,7 +57,7 @@ function convert(value: unknown, cache: JsonCache): unknown {
       const json = convert(item, cache);
       if (json !== undefined) out[key] = json;
     }
-    return out;
+    return cache.shared ? Object.freeze(out) : out;
   }
   cache.set(value, converted);
   return converted;

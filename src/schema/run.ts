@@ -13,7 +13,7 @@ import {
   OnDisconnectEnum,
   RunStatusEnum,
 } from "./enums.ts";
-import { CheckpointInput, Interrupt } from "./thread.ts";
+import { CheckpointInput, Interrupt, lazyValues } from "./thread.ts";
 
 export const RunError = builder.objectRef<{ type: string; message: string }>("RunError").implement({
   fields: (t) => ({
@@ -50,7 +50,8 @@ export const Run = builder.prismaObject("Run", {
     thread: t.prismaField({
       type: "Thread",
       nullable: true,
-      resolve: (_query, run, _args, ctx) => ctx.services.threads.get(ctx.caller, run.threadId),
+      resolve: (_query, run, _args, ctx) =>
+        lazyValues(ctx.services.threads.get(ctx.caller, run.threadId)),
     }),
     assistant: t.prismaField({
       type: "Assistant",

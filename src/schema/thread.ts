@@ -1,4 +1,6 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
+import type { ThreadRow } from "../db/sql/reads.ts";
+import type { Thread as ThreadModel } from "../generated/prisma/client.ts";
 import type { InterruptJson } from "../graphs/serialize.ts";
 import type { CheckpointRef, StateView, TaskView } from "../threads/service.ts";
 import { builder } from "./builder.ts";
@@ -75,15 +77,29 @@ ThreadState.implement({
   }),
 });
 
+/**
+ * The thread service's rows leave out `values` (ThreadRow); Thread.values reads the column when
+ * a query selects it, so such a row serves as the whole model.
+ */
+export function lazyValues(row: Promise<ThreadRow>): Promise<ThreadModel>;
+export function lazyValues(row: Promise<ThreadRow | null>): Promise<ThreadModel | null>;
+export function lazyValues(row: Promise<ThreadRow | null>): Promise<ThreadModel | null> {
+  return row as Promise<ThreadModel | null>;
+}
+
 export const Thread = builder.prismaObject("Thread", {
   fields: (t) => ({
     id: t.exposeID("id"),
     status: t.expose("status", { type: ThreadStatusEnum }),
     metadata: t.expose("metadata", { type: "JSON" }),
-    values: t.expose("values", {
+    values: t.field({
       type: "JSON",
       nullable: true,
       description: "Values at the latest checkpoint.",
+      select: { values: true },
+      // Rows from the thread service's lookups leave the column out (see ThreadRow).
+      resolve: (thread, _args, ctx) =>
+        "values" in thread ? thread.values : ctx.services.threads.storedValues(thread),
     }),
     interrupts: t.field({
       type: [Interrupt],
@@ -220,7 +236,7 @@ builder.queryFields((t) => ({
     type: Thread,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => ctx.services.threads.get(ctx.caller, String(id)),
+    resolve: (_root, { id }, ctx) => lazyValues(ctx.services.threads.get(ctx.caller, String(id))),
   }),
   threads: t.field({
     type: ThreadConnection,
@@ -251,9 +267,11 @@ builder.mutationFields((t) => ({
     type: "Thread",
     args: { input: t.arg({ type: CreateThreadInput }) },
     resolve: (_query, _root, { input }, ctx) =>
-      ctx.services.threads.create(
-        ctx.caller,
-        input && { ...input, threadId: input.threadId == null ? null : String(input.threadId) },
+      lazyValues(
+        ctx.services.threads.create(
+          ctx.caller,
+          input && { ...input, threadId: input.threadId == null ? null : String(input.threadId) },
+        ),
       ),
   }),
   updateThread: t.prismaField({

@@ -11,7 +11,7 @@ import type { Caller } from "../auth/caller.ts";
 import { inScope } from "../auth/filters.ts";
 import { authorizedLookups } from "../auth/lookup.ts";
 import type { Database } from "../db/database.ts";
-import { threadById } from "../db/sql/reads.ts";
+import { type ThreadRow, threadById, threadValues } from "../db/sql/reads.ts";
 import { type Direction, searchPage, Where } from "../db/sql/search.ts";
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Prisma, Thread, ThreadStatus } from "../generated/prisma/client.ts";
@@ -102,6 +102,12 @@ export function createThreadService(deps: {
   db: Database;
   graphs: GraphRegistry;
   checkpointer: ThreadCheckpointer;
+  /**
+   * The saver for reading state and history: one that shares decoded values between reads
+   * (CheckpointSaverOptions.sharedReadItems), which is safe because these reads only convert
+   * values to JSON. Default: `checkpointer`.
+   */
+  reader?: BaseCheckpointSaver;
   store: BaseStore;
   authz: Authorizer;
   /** Stops the runs in flight on a thread (cancel, and wait for them to stop). */
@@ -109,6 +115,10 @@ export function createThreadService(deps: {
 }) {
   const { prisma, pool } = deps.db;
   const { graphs, checkpointer, authz } = deps;
+  const reader = deps.reader ?? checkpointer;
+  // Keyed by the reader's shared objects, so a message is converted once for every read that
+  // returns it, not once per request; entries go when the reader's cache lets go of them.
+  const readJson = createJsonCache({ shared: true });
 
   /**
    * The thread if it exists and the caller may do `action` to it; another user's thread is
@@ -119,7 +129,7 @@ export function createThreadService(deps: {
     id: string,
     action: AuthAction = "read",
     value: Record<string, unknown> = {},
-  ): Promise<Thread | null> {
+  ): Promise<ThreadRow | null> {
     if (!isUuid(id)) return null;
     const threadId = id.toLowerCase();
     const scope = await authz.authorize(caller, "threads", action, {
@@ -152,13 +162,16 @@ export function createThreadService(deps: {
     return metadata;
   }
 
-  function graphIdOf(thread: Thread): string | null {
+  function graphIdOf(thread: ThreadRow): string | null {
     const fromMetadata = (thread.metadata as Record<string, unknown> | null)?.graph_id;
     return thread.graphId ?? (typeof fromMetadata === "string" ? fromMetadata : null);
   }
 
-  /** The thread's graph with our checkpointer and store, built with the thread's config. */
-  async function graphFor(thread: Thread): Promise<LoadedGraph | null> {
+  /** The thread's graph with our checkpointer (or `saver`) and store, built with its config. */
+  async function graphFor(
+    thread: ThreadRow,
+    saver: BaseCheckpointSaver = checkpointer,
+  ): Promise<LoadedGraph | null> {
     const graphId = graphIdOf(thread);
     if (!graphId || !graphs.has(graphId)) return null;
     const graph = await graphs.get(graphId, {
@@ -168,7 +181,7 @@ export function createThreadService(deps: {
         thread_id: thread.id,
       },
     });
-    return withPersistence(graph, { checkpointer, store: deps.store });
+    return withPersistence(graph, { checkpointer: saver, store: deps.store });
   }
 
   function stateConfig(threadId: string, checkpoint?: CheckpointArg | null) {
@@ -200,11 +213,11 @@ export function createThreadService(deps: {
   }
 
   /** Reads the latest root state and stores what searches and `Thread` fields show of it. */
-  async function refresh(thread: Thread, db: Prisma.TransactionClient = prisma) {
-    const graph = await graphFor(thread);
+  async function refresh(thread: ThreadRow, db: Prisma.TransactionClient = prisma) {
+    const graph = await graphFor(thread, reader);
     if (!graph) return thread;
     const snapshot = await graph.getState(stateConfig(thread.id));
-    const view = toStateView(thread.id, snapshot);
+    const view = toStateView(thread.id, snapshot, readJson);
     return db.thread.update({
       where: { id: thread.id },
       data: {
@@ -268,7 +281,7 @@ export function createThreadService(deps: {
       );
     },
 
-    async create(caller: Caller, input: CreateThreadInput | null | undefined): Promise<Thread> {
+    async create(caller: Caller, input: CreateThreadInput | null | undefined): Promise<ThreadRow> {
       const id = input?.threadId != null ? uuid(input.threadId, "input.threadId") : randomUUID();
       const metadata = await authorizeCreate(
         caller,
@@ -296,7 +309,7 @@ export function createThreadService(deps: {
         if (visible) return visible;
         throw new ConflictError(`thread "${id}" already exists`, { field: "input.threadId" });
       }
-      let thread: Thread;
+      let thread: ThreadRow;
       try {
         thread = await prisma.thread.create({
           data: {
@@ -384,7 +397,7 @@ export function createThreadService(deps: {
           metadata,
           config: source.config as object,
           graphId: source.graphId,
-          values: (source.values ?? undefined) as object | undefined,
+          values: ((await threadValues(pool, source.id)) ?? undefined) as object | undefined,
           interrupts: source.interrupts as object,
           // The copy has no runs: a busy source's copy is idle (or waiting, if interrupted).
           status: source.status === "BUSY" ? "IDLE" : source.status,
@@ -400,22 +413,27 @@ export function createThreadService(deps: {
       return thread;
     },
 
+    /** The thread's stored latest values, for a row read without them (ThreadRow). */
+    storedValues(thread: ThreadRow) {
+      return threadValues(pool, thread.id);
+    },
+
     async state(
       _caller: Caller,
-      thread: Thread,
+      thread: ThreadRow,
       options: { checkpoint?: CheckpointArg | null; subgraphs?: boolean | null },
     ): Promise<StateView> {
-      const graph = await graphFor(thread);
+      const graph = await graphFor(thread, reader);
       if (!graph) return emptyState(thread.id);
       const snapshot = await graph.getState(stateConfig(thread.id, options.checkpoint), {
         subgraphs: options.subgraphs ?? false,
       });
-      return toStateView(thread.id, snapshot);
+      return toStateView(thread.id, snapshot, readJson);
     },
 
     async history(
       _caller: Caller,
-      thread: Thread,
+      thread: ThreadRow,
       options: {
         first?: number | null;
         before?: CheckpointArg | null;
@@ -426,7 +444,7 @@ export function createThreadService(deps: {
       const { limit } = pageArgs(options.first);
       const filter =
         options.metadata != null ? jsonObject(options.metadata, "metadata") : undefined;
-      const graph = await graphFor(thread);
+      const graph = await graphFor(thread, reader);
       if (!graph) return [];
       const before = options.before?.checkpointId
         ? stateConfig(thread.id, {
@@ -435,13 +453,11 @@ export function createThreadService(deps: {
           })
         : undefined;
       const states: StateView[] = [];
-      // The states of a page share most of their messages: convert each message once.
-      const cache = createJsonCache();
       for await (const snapshot of graph.getStateHistory(
         stateConfig(thread.id, options.checkpoint),
         { limit, before, filter },
       )) {
-        states.push(toStateView(thread.id, snapshot, cache));
+        states.push(toStateView(thread.id, snapshot, readJson));
       }
       return states;
     },

@@ -29,14 +29,29 @@ function byId(
 }
 
 const THREAD_COLUMNS =
-  "id::text, status::text, metadata, config, graph_id, values, interrupts, created_at, updated_at";
+  "id::text, status::text, metadata, config, graph_id, interrupts, created_at, updated_at";
+
+/**
+ * A thread row without `values`: the latest state's values, as large as the thread's whole
+ * message list, which nearly every lookup (every run created, every `thread(id)`) would
+ * otherwise fetch and parse for nothing. threadValues reads them when asked for.
+ */
+export type ThreadRow = Omit<Thread, "values">;
+
+/** The thread's `values` column (null: no such thread, or no state yet). */
+export async function threadValues(pool: pg.Pool, id: string): Promise<Thread["values"]> {
+  const { rows } = await pool.query(
+    byId("thread_values_by_id", "SELECT values FROM thread WHERE id = $1::uuid", id, null),
+  );
+  return rows[0]?.values ?? null;
+}
 
 /** The thread, if it exists and its metadata contains `scope` (an auth filter; null: any). */
 export async function threadById(
   pool: pg.Pool,
   id: string,
   scope: object | null = null,
-): Promise<Thread | null> {
+): Promise<ThreadRow | null> {
   const { rows } = await pool.query(
     byId("thread_by_id", `SELECT ${THREAD_COLUMNS} FROM thread WHERE id = $1::uuid`, id, scope),
   );
@@ -48,7 +63,6 @@ export async function threadById(
     metadata: row.metadata,
     config: row.config,
     graphId: row.graph_id,
-    values: row.values,
     interrupts: row.interrupts,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
