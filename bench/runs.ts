@@ -207,6 +207,8 @@ async function startInproc(databaseUrl: string): Promise<Inproc> {
     connectionString: withSessionSettings(databaseUrl, GENERIC_PLANS),
     max: 20,
   });
+  // Dropping the scratch database at the end ends these connections from the server side.
+  pool.on("error", () => undefined);
   const saver = new PostgresSaver(pool);
   await saver.setup();
   const graph = one_node.withConfig({}) as typeof one_node;
@@ -371,6 +373,7 @@ async function main() {
     running = await startOurs(oursDb.url, N_JOBS);
     inproc = await startInproc(inprocDb.url);
     readPool = new pg.Pool({ connectionString: oursDb.url, max: 2 });
+    readPool.on("error", () => undefined);
     let http = createHttpClient(running.url!);
     clients.push(http);
     let ours = oursClient(http);
