@@ -11,7 +11,7 @@ import type { Caller } from "../auth/caller.ts";
 import { inScope } from "../auth/filters.ts";
 import { authorizedLookups } from "../auth/lookup.ts";
 import type { Database } from "../db/database.ts";
-import { type ThreadRow, threadById, threadValues } from "../db/sql/reads.ts";
+import { insertThread, type ThreadRow, threadById, threadValues } from "../db/sql/reads.ts";
 import { type Direction, searchPage, Where } from "../db/sql/search.ts";
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Prisma, Thread, ThreadStatus } from "../generated/prisma/client.ts";
@@ -303,28 +303,16 @@ export function createThreadService(deps: {
           field: "input.supersteps",
         });
       }
-      if (await prisma.thread.count({ where: { id } })) {
+      let thread = await insertThread(pool, {
+        id,
+        metadata: graphId ? { ...metadata, graph_id: graphId } : metadata,
+        graphId,
+      });
+      if (thread === null) {
         // Only a thread the caller can read is handed back; someone else's is just a clash.
         const visible = input?.ifExists === "DO_NOTHING" ? await get(caller, id) : null;
         if (visible) return visible;
         throw new ConflictError(`thread "${id}" already exists`, { field: "input.threadId" });
-      }
-      let thread: ThreadRow;
-      try {
-        thread = await prisma.thread.create({
-          data: {
-            id,
-            metadata: graphId ? { ...metadata, graph_id: graphId } : metadata,
-            graphId,
-          },
-        });
-      } catch (error) {
-        if ((error as { code?: string }).code === "P2002") {
-          const visible = input?.ifExists === "DO_NOTHING" ? await get(caller, id) : null;
-          if (visible) return visible;
-          throw new ConflictError(`thread "${id}" already exists`, { field: "input.threadId" });
-        }
-        throw error;
       }
       if (input?.supersteps?.length) {
         try {
