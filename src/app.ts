@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { type ExecutionArgs, GraphQLError, type ValidationRule } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
-import { WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import {
   type Authenticator,
   createAuthenticator,
@@ -101,6 +102,8 @@ export function buildApp(deps: {
   });
 
   const wsServer = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint });
+  // Registered before graphql-ws's own listener, so it sees every socket from the start.
+  wsServer.on("connection", (socket, request) => coalesceSends(socket, request.socket));
   // The yoga-documented recipe: graphql-ws runs every operation through yoga's envelop, so
   // masking, context and (later) auth apply to WebSocket operations exactly as to HTTP ones.
   const wsDisposable = useServer(
@@ -265,6 +268,29 @@ function corsOptions(origins: string[]) {
   if (origins.length === 0) return false as const;
   if (origins.includes("*")) return { origin: "*" };
   return { origin: origins, credentials: true };
+}
+
+/**
+ * graphql-ws sends every message with its own socket write, hence its own system call: a token
+ * stream paid one per token. Holding the socket corked until the current tick's work is done
+ * sends everything the tick produced (a burst of tokens) in one write, and a lone event as soon
+ * as it would have gone anyway.
+ */
+function coalesceSends(ws: WebSocket, raw: Duplex): void {
+  const send = ws.send.bind(ws);
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    raw.uncork();
+  };
+  ws.send = ((...args: Parameters<WebSocket["send"]>) => {
+    if (!corked && !raw.destroyed) {
+      corked = true;
+      raw.cork();
+      process.nextTick(uncork);
+    }
+    send(...args);
+  }) as WebSocket["send"];
 }
 
 /** 413 for a declared body over the limit; 411 for a POST that does not declare its length. */
