@@ -42,11 +42,13 @@ describe("the JSON writer", () => {
     const writer = createJsonWriter();
     const message = Object.freeze({ type: "ai", content: "hi" });
     const mutable = { type: "human", content: "hello" };
-    const page = [{ values: [message, mutable] }, { values: [message, mutable] }];
+    // Freezing is shallow: a frozen shell around a mutable value is not immutable.
+    const shell = Object.freeze({ inner: mutable, date: new Date(0) });
+    const page = [{ values: [message, mutable] }, { values: [message, shell] }];
     sameAsJson(page, writer);
     mutable.content = "changed";
     sameAsJson(page, writer);
-    sameAsJson({ again: message }, writer);
+    sameAsJson({ again: message, shell }, writer);
   });
 
   it("writes the frozen values a shared JsonCache hands out exactly as JSON.stringify", () => {

@@ -47,12 +47,12 @@ export interface CheckpointSaverOptions {
   /** Budget, in list elements referenced, of the in-process list state hints. Default 100k. */
   cacheItems?: number;
   /**
-   * Keep decoded channel values, up to this many list elements, and hand the same objects to
-   * every later read of those versions: reading a cached version costs no blob query and no
-   * decoding, and a new version only decodes what it added to a cached one. Only for a saver
-   * whose callers never mutate what they read (the thread service's state and history reads);
-   * graphs may mutate their state. A stored version never changes and its id carries a random
-   * part (getNextVersion), so a cached value cannot go stale. Default 0: off.
+   * Keep decoded list values (message lists), up to this many elements, and hand the same
+   * elements (in a fresh array) to every later read of those versions: reading a cached version
+   * costs no decoding, and a new version only decodes what it added to a cached one. Only for a
+   * saver whose callers never change the elements they read (the thread service's state and
+   * history reads); graphs may. A stored version never changes and its id carries a random part
+   * (getNextVersion), so a cached value cannot go stale. Default 0: off.
    */
   sharedReadItems?: number;
   /**
@@ -144,9 +144,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     const sharedItems = options.sharedReadItems ?? 0;
     this.shared =
       sharedItems > 0
-        ? new WeightedLru(sharedItems, (loaded) =>
-            Array.isArray(loaded.value) ? loaded.value.length + 1 : 1,
-          )
+        ? new WeightedLru(sharedItems, (loaded) => (loaded.list?.length ?? 0) + 1)
         : null;
   }
 
@@ -390,8 +388,9 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     for (const key of seedKeys) {
       const loaded = seeds.get(keyOf(key.threadId, key.checkpointNs, key.channel, key.version));
       const entry = result[key.channel];
-      if (loaded !== undefined && "value" in loaded && entry !== undefined)
-        entry.seed = loaded.value;
+      if (loaded !== undefined && "value" in loaded && entry !== undefined) {
+        entry.seed = Array.isArray(loaded.value) ? loaded.value.slice() : loaded.value;
+      }
     }
     return result;
   }
@@ -632,7 +631,8 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
           channelValues[channel] = Array.isArray(loaded.value)
             ? loaded.value.slice()
             : loaded.value;
-          if (remember && loaded.list !== undefined) {
+          // A sharing reader never writes: it has no use for the hints a put builds on.
+          if (remember && this.shared === null && loaded.list !== undefined) {
             const items = (loaded.value as unknown[]).slice();
             this.lists.set(ListStateCache.key(row.thread_id, row.checkpoint_ns, channel), {
               ...loaded.list,
@@ -760,7 +760,10 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     };
     const loaded = (key: string, value: LoadedValue) => {
       result.set(key, value);
-      this.shared?.set(key, value);
+      // Only lists are shared, and every tuple gets its own copy of the array: a graph's reducers
+      // run on state reads too (pending and null writes), and one that changes its input in
+      // place may do so to an object value, never to another tuple's array.
+      if (value.list !== undefined) this.shared?.set(key, value);
     };
 
     await Promise.all(

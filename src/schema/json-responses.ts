@@ -11,34 +11,48 @@ import { isAsyncIterable, type Plugin } from "graphql-yoga";
 export function createJsonWriter() {
   const encoded = new WeakMap<object, Buffer>();
 
-  function writeValue(value: unknown, out: Output): void {
+  /** Writes `value`; true if it is immutable all the way down (its bytes may be kept). */
+  function writeValue(value: unknown, out: Output): boolean {
     if (!walkable(value)) {
       out.text(JSON.stringify(value) ?? "null");
-      return;
+      return value === null || typeof value !== "object";
     }
     if (!Object.isFrozen(value)) {
       writeMembers(value, out);
-      return;
+      return false;
     }
     let bytes = encoded.get(value);
     if (bytes === undefined) {
       const own = new Output();
-      writeMembers(value, own);
+      const immutable = writeMembers(value, own);
       bytes = own.finish();
+      // Freezing is shallow: a frozen object holding a mutable one is written, not kept.
+      if (!immutable) {
+        out.bytes(bytes);
+        return false;
+      }
+      // Small Buffers are slices of a shared 8 KiB pool, which a kept slice would pin whole.
+      if (bytes.length < Buffer.poolSize >>> 1) {
+        const unpooled = Buffer.allocUnsafeSlow(bytes.length);
+        bytes.copy(unpooled);
+        bytes = unpooled;
+      }
       encoded.set(value, bytes);
     }
     out.bytes(bytes);
+    return true;
   }
 
-  function writeMembers(value: object, out: Output): void {
+  function writeMembers(value: object, out: Output): boolean {
+    let immutable = true;
     if (Array.isArray(value)) {
       out.text("[");
       for (let i = 0; i < value.length; i++) {
         if (i > 0) out.text(",");
-        writeValue(skipped(value[i]) ? null : value[i], out);
+        if (!writeValue(skipped(value[i]) ? null : value[i], out)) immutable = false;
       }
       out.text("]");
-      return;
+      return immutable;
     }
     let separator = "{";
     for (const key of Object.keys(value)) {
@@ -46,16 +60,18 @@ export function createJsonWriter() {
       if (skipped(item)) continue;
       if (walkable(item)) {
         out.text(`${separator}${JSON.stringify(key)}:`);
-        writeValue(item, out);
+        if (!writeValue(item, out)) immutable = false;
       } else {
         // JSON.stringify decides, and may leave the member out (a toJSON giving undefined).
         const text = JSON.stringify(item);
+        if (item !== null && typeof item === "object") immutable = false;
         if (text === undefined) continue;
         out.text(`${separator}${JSON.stringify(key)}:${text}`);
       }
       separator = ",";
     }
     out.text(separator === "{" ? "{}" : "}");
+    return immutable;
   }
 
   return {

@@ -96,8 +96,8 @@ export const Thread = builder.prismaObject("Thread", {
       type: "JSON",
       nullable: true,
       description: "Values at the latest checkpoint.",
-      select: { values: true },
-      // Rows from the thread service's lookups leave the column out (see ThreadRow).
+      // Rows from the thread service's lookups leave the column out (see ThreadRow); rows from
+      // Pothos-Prisma queries have it (the Thread model is loaded in include mode: every column).
       resolve: (thread, _args, ctx) =>
         "values" in thread ? thread.values : ctx.services.threads.storedValues(thread),
     }),
