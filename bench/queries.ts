@@ -293,42 +293,36 @@ async function buildThread(running: RunningServer, ours: HttpClient): Promise<st
     throw new Error(`expected ${expected} messages, got ${messages.length}`);
   for (let i = first; i < CHECKPOINTS; i++) {
     step += 1;
-    if (!addsMessage(i)) {
-      // A checkpoint that leaves the messages alone (a turn's input checkpoint does).
-      const next: Checkpoint = {
-        ...checkpoint,
-        id: uuid6(step),
-        ts: new Date().toISOString(),
-        versions_seen: structuredClone(checkpoint.versions_seen),
-      };
-      parent = await checkpointer.put(parent, next, { source: "update", step, parents: {} }, {});
-      checkpoint = next;
-      continue;
+    // A checkpoint that adds no message leaves the channel alone (a turn's input checkpoint).
+    const raw = addsMessage(i) ? message(i) : null;
+    const newVersions: Record<string, number> = {};
+    if (raw) {
+      const fields = { id: raw.id, content: raw.content };
+      messages = [
+        ...messages,
+        raw.type === "human" ? new HumanMessage(fields) : new AIMessage(fields),
+      ];
+      const current = checkpoint.channel_versions.messages;
+      // LangGraph's default versions are integers (what bulkUpdateState wrote above).
+      newVersions.messages = checkpointer.getNextVersion(
+        typeof current === "number" ? current : undefined,
+      );
     }
-    const raw = message(i);
-    const fields = { id: raw.id, content: raw.content };
-    messages = [
-      ...messages,
-      raw.type === "human" ? new HumanMessage(fields) : new AIMessage(fields),
-    ];
-    const current = checkpoint.channel_versions.messages;
-    // LangGraph's default versions are integers (what bulkUpdateState wrote above).
-    const version = checkpointer.getNextVersion(typeof current === "number" ? current : undefined);
     const next: Checkpoint = {
       v: checkpoint.v,
       id: uuid6(step),
       ts: new Date().toISOString(),
       versions_seen: structuredClone(checkpoint.versions_seen),
-      channel_versions: { ...checkpoint.channel_versions, messages: version },
+      channel_versions: { ...checkpoint.channel_versions, ...newVersions },
       channel_values: { ...checkpoint.channel_values, messages },
     };
     const config = await checkpointer.put(
       parent,
       next,
       { source: "update", step, parents: {} },
-      { messages: version },
+      newVersions,
     );
-    await checkpointer.putWrites(parent, [["messages", [raw]]], randomUUID());
+    if (raw) await checkpointer.putWrites(parent, [["messages", [raw]]], randomUUID());
     parent = config;
     checkpoint = next;
   }

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { type AssistantService, createAssistantService } from "./assistants/service.ts";
 import { type Authorizer, openAuthorizer } from "./auth/authorizer.ts";
+import { createCheckpointSaver } from "./checkpoint/saver.ts";
 import { createServerCheckpointer, type ServerCheckpointSaver } from "./checkpoint/server.ts";
 import { type CronService, createCronService } from "./crons/service.ts";
 import type { Database } from "./db/database.ts";
@@ -74,7 +75,8 @@ export function createServices(deps: {
   const { db, graphs, boss, notifier, log } = deps;
   const authz = deps.authorizer ?? openAuthorizer;
   const checkpointer = createServerCheckpointer({ pool: db.pool });
-  const reader = createServerCheckpointer({ pool: db.pool, sharedReadItems: SHARED_READ_ITEMS });
+  // Reads only: the plain saver, without the run metadata the server's adds to what it writes.
+  const reader = createCheckpointSaver({ pool: db.pool, sharedReadItems: SHARED_READ_ITEMS });
   const store = createStoreService({ db, authz });
   const assistants = createAssistantService({
     db,

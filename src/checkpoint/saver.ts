@@ -99,8 +99,7 @@ interface DecodedRow {
 }
 
 interface LoadedValue {
-  /** Absent for a version stored as EMPTY_TYPE (the channel had no value). */
-  value?: unknown;
+  value: unknown;
   /** For list values: what a later put needs to store the next version as a delta. */
   list?: Omit<ListState, "items" | "version" | "lastFrame">;
 }
@@ -388,8 +387,10 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     for (const key of seedKeys) {
       const loaded = seeds.get(keyOf(key.threadId, key.checkpointNs, key.channel, key.version));
       const entry = result[key.channel];
-      if (loaded !== undefined && "value" in loaded && entry !== undefined) {
-        entry.seed = Array.isArray(loaded.value) ? loaded.value.slice() : loaded.value;
+      if (loaded !== undefined && entry !== undefined) {
+        // A shared list is every reader's: the channel gets its own array.
+        entry.seed =
+          this.shared && Array.isArray(loaded.value) ? loaded.value.slice() : loaded.value;
       }
     }
     return result;
@@ -627,7 +628,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
           const loaded = values.get(
             keyOf(row.thread_id, row.checkpoint_ns, channel, String(version)),
           );
-          if (loaded === undefined || !("value" in loaded)) continue;
+          if (loaded === undefined) continue;
           channelValues[channel] = Array.isArray(loaded.value)
             ? loaded.value.slice()
             : loaded.value;
@@ -731,8 +732,8 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   /**
    * The values of the given channel versions, in two steps: one query for every row they need
    * (delta chains included), then each distinct row decoded once, however many versions share
-   * it. Missing rows are absent from the result; EMPTY rows give an entry without a value. With
-   * `shared`, cached versions skip both steps and a chain stops at its first cached version.
+   * it. Missing and EMPTY rows are absent from the result. With `shared`, cached versions skip
+   * both steps and a chain stops at its first cached version.
    */
   private async loadValues(keys: sql.BlobKey[]): Promise<Map<string, LoadedValue>> {
     const result = new Map<string, LoadedValue>();
@@ -772,7 +773,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
         if (row === undefined) return;
         if (row.type !== sql.LIST_TYPE) {
           const own = await decode(key, row);
-          loaded(key, own.present ? { value: own.value } : {});
+          if (own.present) loaded(key, { value: own.value });
           return;
         }
         // Target first, then its bases back to the FULL row (or to a version already decoded).
