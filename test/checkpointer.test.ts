@@ -664,6 +664,33 @@ describe("a run's view of the saver", () => {
     expect(last.values.approved).toBe("seen 7");
   });
 
+  it("a fresh view (a thread created with its run) reads nothing back before it writes", async () => {
+    const stored = saver();
+    const threadId = uuid6(3);
+    const config = { configurable: { thread_id: threadId } };
+    const view = new RunCheckpointView(stored, threadId, { fresh: true });
+    const count = acquisitions();
+    expect(await view.getTuple(config)).toBeUndefined();
+    expect(count()).toBe(0);
+    // A run through it ends where the same run through the saver ends.
+    const graph = (checkpointer: BaseCheckpointSaver) =>
+      new StateGraph(MessagesAnnotation)
+        .addNode("answer", (state) => ({ messages: [ai(state.messages.length)] }))
+        .addEdge(START, "answer")
+        .addEdge("answer", END)
+        .compile({ checkpointer });
+    await graph(view).invoke({ messages: [human(0)] }, config);
+    const other = uuid6(4);
+    await graph(stored).invoke({ messages: [human(0)] }, { configurable: { thread_id: other } });
+    const values = async (thread: string) =>
+      (await graph(stored).getState({ configurable: { thread_id: thread } })).values;
+    expect(await values(threadId)).toStrictEqual(await values(other));
+    // Once it has written, reads are the saver's again (or its own latest).
+    expect((await view.getTuple(config))?.checkpoint.id).toBe(
+      (await stored.getTuple(config))?.checkpoint.id,
+    );
+  });
+
   it("reads anything else (other checkpoints, subgraphs, other threads) from the saver", async () => {
     const stored = saver();
     const threadId = uuid6(1);

@@ -35,12 +35,20 @@ export class RunCheckpointView extends BaseCheckpointSaver {
    * before its put is (LangGraph does not wait for the put before writing).
    */
   #writes = new Map<string, Writes>();
+  /** The thread holds no checkpoint but what this run writes (see the constructor). */
+  #fresh: boolean;
 
+  /**
+   * `fresh`: the thread was created with the run, which has written nothing yet (a stateless
+   * run's first attempt), so its first read needs no query.
+   */
   constructor(
     private readonly saver: BaseCheckpointSaver,
     private readonly threadId: string,
+    options: { fresh?: boolean } = {},
   ) {
     super(saver.serde);
+    this.#fresh = options.fresh ?? false;
   }
 
   override getNextVersion(current: number | undefined): number {
@@ -56,6 +64,7 @@ export class RunCheckpointView extends BaseCheckpointSaver {
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const latest = this.#latest;
     const wanted = config.configurable?.checkpoint_id;
+    if (this.#fresh && this.#isRoot(config)) return undefined;
     if (latest && this.#isRoot(config) && (!wanted || wanted === latest.checkpoint.id)) {
       return {
         config: latest.config,
@@ -81,6 +90,7 @@ export class RunCheckpointView extends BaseCheckpointSaver {
     metadata: CheckpointMetadata,
     newVersions: ChannelVersions,
   ): Promise<RunnableConfig> {
+    this.#fresh = false;
     const saved = await this.saver.put(config, checkpoint, metadata, newVersions);
     // The newest by id, the order the saver reads "latest" in (not necessarily the last put).
     if (this.#isRoot(config) && !(this.#latest && this.#latest.checkpoint.id > checkpoint.id)) {
@@ -105,6 +115,7 @@ export class RunCheckpointView extends BaseCheckpointSaver {
   }
 
   async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string): Promise<void> {
+    this.#fresh = false;
     await this.saver.putWrites(config, writes, taskId);
     const checkpointId: string | undefined = config.configurable?.checkpoint_id;
     if (!checkpointId || !this.#isRoot(config)) return;
@@ -124,6 +135,7 @@ export class RunCheckpointView extends BaseCheckpointSaver {
 
   deleteThread(threadId: string): Promise<void> {
     if (threadId === this.threadId) {
+      this.#fresh = false;
       this.#latest = undefined;
       this.#writes.clear();
     }
