@@ -96,7 +96,8 @@ describe("runs on a thread", () => {
       config: { configurable: { extra: 1 } },
     });
     expect(run).toMatchObject({
-      status: "PENDING",
+      // Claimed by this process's worker (it has a free slot) in the statement creating it.
+      status: "RUNNING",
       metadata: { who: "test" },
       config: { configurable: { extra: 1 } },
     });
@@ -672,9 +673,22 @@ describe("the queue", () => {
     ).rows.map((r) => r.state);
 
   it("settles a run's job in the transaction that ends the run", async () => {
-    // Announced when created (due now): claimed straight away, its job never fetched.
-    const announced = await waitRun({ threadId: await newThread(), assistantId: "append" });
-    expect(await jobStates(announced.run.id)).toEqual(["cancelled"]);
+    // Created where a worker has a free slot: claimed by the statement creating it, no job.
+    const threadId = await newThread();
+    const first = await createRun({
+      threadId,
+      assistantId: "slow",
+      input: {},
+      config: { configurable: { steps: 1, delayMs: 200 } },
+    });
+    expect(first.status).toBe("RUNNING");
+    // Announced when due (its thread's first run ended): claimed straight away, its job never
+    // fetched, and cancelled when it ends.
+    const announced = await createRun({ threadId, assistantId: "append", input: { items: [1] } });
+    expect(announced.status).toBe("PENDING");
+    expect((await result(announced.id)).run.status).toBe("SUCCESS");
+    expect(await jobStates(first.id)).toEqual([]);
+    expect(await jobStates(announced.id)).toEqual(["cancelled"]);
     // Not due when created: the worker fetches its job when it is.
     const delayed = await createRun({
       threadId: await newThread(),
@@ -684,5 +698,63 @@ describe("the queue", () => {
     });
     expect((await result(delayed.id)).run.status).toBe("SUCCESS");
     expect(await jobStates(delayed.id)).toEqual(["completed"]);
+  });
+});
+
+describe("claiming at creation", () => {
+  let full: TestServer;
+  beforeAll(async () => {
+    full = await startTestServer({ configFile: fixturesConfig, env: { N_JOBS_PER_WORKER: "1" } });
+  });
+  afterAll(async () => {
+    await full?.stop();
+  });
+
+  it("queues runs created while this process's worker has no free slot", async () => {
+    const create = async (input: RunInput) =>
+      (await full.query(CreateRunDocument, { input })).createRun;
+    const thread = async () => (await full.query(CreateThreadDocument, {})).createThread.id;
+    const busy = await create({
+      threadId: await thread(),
+      assistantId: "slow",
+      input: {},
+      config: { configurable: { steps: 2, delayMs: 150 } },
+    });
+    expect(busy.status).toBe("RUNNING");
+    const queued = await create({
+      threadId: await thread(),
+      assistantId: "append",
+      input: { items: [1] },
+    });
+    const stateless = await create({ assistantId: "append", input: { items: [2] } });
+    expect([queued.status, stateless.status]).toEqual(["PENDING", "PENDING"]);
+
+    const outcome = async (id: string) =>
+      (await full.query(RunResultDocument, { id, wait: true })).runResult;
+    const [first, second, third] = [
+      await outcome(busy.id),
+      await outcome(queued.id),
+      await outcome(stateless.id),
+    ];
+    expect([first.run.status, second.run.status, third.run.status]).toEqual([
+      "SUCCESS",
+      "SUCCESS",
+      "SUCCESS",
+    ]);
+    expect(second.values).toMatchObject({ items: [1] });
+    expect(third.values).toMatchObject({ items: [2] });
+    // One slot: the queued runs started only once the first had ended.
+    const own = new pg.Client({ connectionString: full.db.url });
+    await own.connect();
+    try {
+      const { rows } = await own.query(
+        `SELECT bool_and(q.started_at >= b.ended_at) AS after FROM run q, run b
+         WHERE q.id = ANY($1::uuid[]) AND b.id = $2::uuid`,
+        [[queued.id, stateless.id], busy.id],
+      );
+      expect(rows[0].after).toBe(true);
+    } finally {
+      await own.end();
+    }
   });
 });

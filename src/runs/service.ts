@@ -94,6 +94,8 @@ export function createRunService(deps: {
   const { boss, notifier, authz } = deps;
 
   const transaction = deps.db.transaction;
+  /** This process's run worker, when it has one (see LocalWorker). */
+  let localWorker: LocalWorker | null = null;
 
   /**
    * Gives the next run of a thread its job, if the thread has no running run. Called wherever a
@@ -344,7 +346,44 @@ export function createRunService(deps: {
       });
     }
 
-    const insert = async (client: pg.PoolClient): Promise<Run> => {
+    const newRun = (): sql.NewRun => ({
+      id: runId,
+      threadId,
+      assistantId: assistant.id,
+      multitaskStrategy: strategy,
+      input: input.input ?? null,
+      command: input.command ?? null,
+      config,
+      context,
+      metadata,
+      checkpoint: input.checkpoint
+        ? {
+            checkpoint_id: input.checkpoint.checkpointId ?? undefined,
+            checkpoint_ns: input.checkpoint.checkpointNs ?? "",
+            checkpoint_map: input.checkpoint.checkpointMap ?? undefined,
+          }
+        : null,
+      interruptBefore: [...(input.interruptBefore ?? [])],
+      interruptAfter: [...(input.interruptAfter ?? [])],
+      streamModes: [...(input.streamMode?.length ? input.streamMode : ["VALUES"])],
+      streamSubgraphs: input.streamSubgraphs ?? false,
+      durability: input.durability ?? "ASYNC",
+      webhook: input.webhook ?? null,
+      onCompletion: stateless ? (input.onCompletion ?? "DELETE") : null,
+      onDisconnect: input.onDisconnect ?? "CONTINUE",
+      afterSeconds: input.afterSeconds ?? 0,
+      cronId: input.cronId ?? null,
+      authUser: caller.user,
+    });
+    const newThread = { graphId: assistant.graphId, metadata: newThreadMetadata };
+    /**
+     * With `slot` (a free slot of this process's worker), a run first in its line and due now
+     * is inserted claimed, and returned as such, for the slot to execute once committed.
+     */
+    const insert = async (
+      client: pg.PoolClient,
+      slot: LocalSlot | null = null,
+    ): Promise<sql.InsertedRun> => {
       /** The thread had no run in flight: the new one is first in its line. */
       let first = stateless;
       if (!stateless) {
@@ -401,65 +440,60 @@ export function createRunService(deps: {
           ).rows[0]?.interrupts;
         }
       }
-      const row: sql.NewRun = {
-        id: runId,
-        threadId,
-        assistantId: assistant.id,
-        multitaskStrategy: strategy,
-        input: input.input ?? null,
-        command: input.command ?? null,
-        config,
-        context,
-        metadata,
-        checkpoint: input.checkpoint
-          ? {
-              checkpoint_id: input.checkpoint.checkpointId ?? undefined,
-              checkpoint_ns: input.checkpoint.checkpointNs ?? "",
-              checkpoint_map: input.checkpoint.checkpointMap ?? undefined,
-            }
-          : null,
-        interruptBefore: [...(input.interruptBefore ?? [])],
-        interruptAfter: [...(input.interruptAfter ?? [])],
-        streamModes: [...(input.streamMode?.length ? input.streamMode : ["VALUES"])],
-        streamSubgraphs: input.streamSubgraphs ?? false,
-        durability: input.durability ?? "ASYNC",
-        webhook: input.webhook ?? null,
-        onCompletion: stateless ? (input.onCompletion ?? "DELETE") : null,
-        onDisconnect: input.onDisconnect ?? "CONTINUE",
-        afterSeconds: input.afterSeconds ?? 0,
-        cronId: input.cronId ?? null,
-        authUser: caller.user,
-      };
-      // First in its thread's line: queued and announced with its insert (a NOTIFY is only
-      // delivered at commit, when the job exists too). Otherwise its line decides.
+      const row = newRun();
+      // First in its thread's line and due: claimed by this process's worker when it has a
+      // slot, else queued and announced with its insert (a NOTIFY is only delivered at commit,
+      // when the job exists too). Not first: its line decides.
+      const claim = first && !input.afterSeconds && slot ? slot.claim : null;
       const jobId = randomUUID();
-      const announcement = sql.runAnnouncement(runId, input.afterSeconds ? null : jobId);
-      const run = stateless
-        ? await sql.insertRunWithThread(
-            client,
-            row,
-            { graphId: assistant.graphId, metadata: newThreadMetadata },
-            announcement,
-          )
-        : await sql.insertRun(client, row, assistant.graphId, first ? announcement : null);
-      if (first) await queue(client, { id: run.id, available_at: run.availableAt }, jobId);
-      else await dispatchNext(client, threadId);
-      return run;
+      const announcement =
+        first && !claim ? sql.runAnnouncement(runId, input.afterSeconds ? null : jobId) : null;
+      const inserted = stateless
+        ? await sql.insertRunWithThread(client, row, newThread, announcement, claim)
+        : await sql.insertRun(client, row, assistant.graphId, announcement, claim);
+      const { run } = inserted;
+      if (announcement) await queue(client, { id: run.id, available_at: run.availableAt }, jobId);
+      else if (!first) await dispatchNext(client, threadId);
+      return inserted;
     };
     const afterCommit = async () => {
       for (const message of cancels) await control(message);
     };
-    return { runId, insert, afterCommit };
+    /**
+     * A stateless run due now, claimed as it is created, is one statement: its own transaction
+     * (nothing else to do, no lock to take), without BEGIN and COMMIT round trips.
+     */
+    const insertClaimedAlone =
+      stateless && !input.afterSeconds
+        ? (claim: sql.CreationClaim, durable: boolean) =>
+            sql.insertRunWithThread(pool, newRun(), newThread, null, claim, { durable })
+        : null;
+    return { runId, insert, insertClaimedAlone, afterCommit };
   }
 
-  /** Inserts a prepared run and announces what its creation stopped. */
+  /**
+   * Inserts a prepared run, starts it here when it was claimed with its insert, and announces
+   * what its creation stopped.
+   */
   async function commit(
     prepared: Awaited<ReturnType<typeof prepare>>,
     options: { durable: boolean },
   ): Promise<Run> {
-    const run = await transaction(prepared.insert, options);
+    const slot = localWorker?.reserve() ?? null;
+    let inserted: sql.InsertedRun;
+    try {
+      inserted =
+        slot && prepared.insertClaimedAlone
+          ? await prepared.insertClaimedAlone(slot.claim, options.durable)
+          : await transaction((client) => prepared.insert(client, slot), options);
+    } catch (error) {
+      slot?.release();
+      throw error;
+    }
+    if (inserted.claimed) slot!.start(inserted.claimed);
+    else slot?.release();
     await prepared.afterCommit();
-    return run;
+    return inserted.run;
   }
 
   async function create(caller: Caller, input: RunInput): Promise<Run> {
@@ -544,6 +578,10 @@ export function createRunService(deps: {
     control,
     keepOutcome,
     announceLocally,
+    /** Lets runs created here start on this process's worker (null: no more). */
+    attachLocalWorker(worker: LocalWorker | null) {
+      localWorker = worker;
+    },
     forgetOutcome: (runId: string) => recentOutcomes.delete(runId),
     /** What announces a run's end to every process (on RUN_CONTROL_CHANNEL), sent with it. */
     endAnnouncement: (runId: string) =>
@@ -751,6 +789,23 @@ export function createRunService(deps: {
       );
     },
   };
+}
+
+/**
+ * A run worker in the creating process. A run it can take now is claimed by the statement that
+ * creates it: no queue job, no NOTIFY, no claim round trip between creating and executing.
+ */
+export interface LocalWorker {
+  /** Holds a free slot for a run about to be created; null when there is none. */
+  reserve(): LocalSlot | null;
+}
+
+export interface LocalSlot {
+  claim: sql.CreationClaim;
+  /** Executes the run claimed with its insert, once that has committed. */
+  start(claimed: sql.ClaimedRun): void;
+  /** The slot was not used (the run was not claimable, or its creation failed). */
+  release(): void;
 }
 
 /** A finished run's outcome with what guards it once its thread may be gone. */

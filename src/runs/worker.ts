@@ -10,7 +10,7 @@ import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.
 import { createFetchLoop } from "../queue/fetch-loop.ts";
 import type { Notifier } from "../queue/notifier.ts";
 import type { Executor, StopReason } from "./executor.ts";
-import type { CancelAction, RunControl, RunService } from "./service.ts";
+import type { CancelAction, LocalSlot, RunControl, RunService } from "./service.ts";
 
 export interface RunWorkerOptions {
   /** Runs executed at once by this process. */
@@ -88,7 +88,7 @@ export function createRunWorker(deps: {
       await boss.complete(RUN_QUEUE, jobId).catch(() => undefined);
       return;
     }
-    execute(jobId, claimed, "fetched");
+    execute(claimed, { id: jobId, fetched: true });
   }
 
   function claim(runId: string) {
@@ -111,7 +111,7 @@ export function createRunWorker(deps: {
     claiming++;
     try {
       const claimed = await claim(runId);
-      if (claimed) execute(jobId, claimed, "announced");
+      if (claimed) execute(claimed, { id: jobId, fetched: false });
     } catch (error) {
       log.warn("claiming an announced run failed; the queue delivers it", { runId, error });
     } finally {
@@ -119,20 +119,54 @@ export function createRunWorker(deps: {
     }
   }
 
-  function execute(jobId: string, claimed: sql.ClaimedRun, delivery: "fetched" | "announced") {
+  /**
+   * A slot for a run created in this process (see LocalWorker): held from before its creation's
+   * transaction, executing it once that commits, freed if it turns out not to be claimable.
+   */
+  function reserve(): LocalSlot | null {
+    if (stopping || active.size + claiming >= options.concurrency) return null;
+    claiming++;
+    let held = true;
+    const free = () => {
+      if (!held) return false;
+      held = false;
+      claiming--;
+      return true;
+    };
+    return {
+      claim: { owner, leaseSeconds: options.leaseSeconds },
+      start(claimed) {
+        if (!free()) return;
+        execute(claimed, null);
+        // Created as this worker stopped: handed back to the queue at once.
+        if (stopping) abort(claimed.run.id, { kind: "shutdown" });
+      },
+      release() {
+        if (free() && queue.isBehind()) void kick("finished");
+      },
+    };
+  }
+
+  /**
+   * Executes a claimed run. Its job, if it has one, is settled with the run's end: a fetched one
+   * completed, an announced one (never fetched) cancelled; a run claimed with its creation has
+   * none.
+   */
+  function execute(claimed: sql.ClaimedRun, job: { id: string; fetched: boolean } | null) {
     const runId = claimed.run.id;
     const controller = new AbortController();
     const timeout = setTimeout(
       () => abort(runId, { kind: "timeout" }),
       options.runTimeoutSeconds * 1000,
     );
-    // A fetched job is completed, an announced one (never fetched) cancelled, in the transaction
-    // that ends the run; if that never commits, on pg-boss's own connection afterwards.
-    let jobSettled = false;
-    const settleJob = (db?: PgBoss.Db) =>
-      delivery === "fetched"
-        ? boss.complete(RUN_QUEUE, jobId, {}, { db })
-        : boss.cancel(RUN_QUEUE, jobId, { db });
+    // In the transaction that ends the run; if that never commits, on pg-boss's own
+    // connection afterwards.
+    let jobSettled = job === null;
+    const settleJob = async (db?: PgBoss.Db) => {
+      if (job === null) return;
+      if (job.fetched) await boss.complete(RUN_QUEUE, job.id, {}, { db });
+      else await boss.cancel(RUN_QUEUE, job.id, { db });
+    };
     const done = deps.executor
       .execute(claimed, owner, controller.signal, async (client) => {
         await settleJob(inTransaction(client));
@@ -210,6 +244,7 @@ export function createRunWorker(deps: {
     activeRuns: () => [...active.keys()],
 
     async start() {
+      deps.runs.attachLocalWorker({ reserve });
       unsubscribe.push(
         notifier.on(sql.RUNS_CHANNEL, (payload) => {
           const announced = sql.parseRunAnnouncement(payload);
@@ -239,6 +274,7 @@ export function createRunWorker(deps: {
      */
     async stop(graceMs = 10_000) {
       stopping = true;
+      deps.runs.attachLocalWorker(null);
       queue.stop();
       for (const timer of timers) clearInterval(timer);
       if (dueTimer) clearTimeout(dueTimer);

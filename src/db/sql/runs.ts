@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Run } from "../../generated/prisma/client.ts";
+import { FIRST_EVENT_BLOCK } from "./events.ts";
 import { type ExecutionRun, executionRun, rowToRun } from "./reads.ts";
 
 /**
@@ -133,20 +134,23 @@ export async function claimRun(
              JOIN thread t ON t.id = (c.claimed).thread_id`,
       values: [runId, owner, leaseSeconds, reserveIds],
     });
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      run: executionRun(row),
-      place: {
-        prevRun: Number(row.prev_run),
-        prevThread: Number(row.prev_thread),
-        ids: (row.ids as string[]).map(Number).sort((a, b) => a - b),
-      },
-    };
+    return rows[0] ? claimedRun(rows[0]) : null;
   } catch (error) {
     if ((error as { code?: string }).code === "23505") return null;
     throw error;
   }
+}
+
+/** A claim's row: the run with its assistant and thread, and its place in the stream log. */
+function claimedRun(row: Record<string, unknown>): ClaimedRun {
+  return {
+    run: executionRun(row),
+    place: {
+      prevRun: Number(row.prev_run),
+      prevThread: Number(row.prev_thread),
+      ids: (row.ids as string[]).map(Number).sort((a, b) => a - b),
+    },
+  };
 }
 
 /** Extends the leases of the runs this worker executes; returns those it still holds. */
@@ -234,17 +238,50 @@ export interface NewRun {
 
 const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
 
+/**
+ * A run claimed as it is created, by a worker in the creating process with a free slot: it is
+ * inserted RUNNING under that worker's lease, with its place in the stream log, so it starts
+ * without a queue job, a NOTIFY or a claim round trip. Only for a run first in its thread's line
+ * and due now; the thread's row lock (or the thread being created in the same statement) makes
+ * the log position as safe to read as `lgql_claim_run` makes it. Its start is the clock's time, not
+ * the transaction's: the transaction may have begun before the run ahead of it ended, then waited
+ * for the thread's lock.
+ */
+export interface CreationClaim {
+  owner: string;
+  leaseSeconds: number;
+}
+
 const INSERT_RUN = `INSERT INTO run (id, thread_id, assistant_id, cron_id, status, multitask_strategy,
        input, command, config, context, metadata, checkpoint, interrupt_before, interrupt_after,
        stream_modes, stream_subgraphs, durability, webhook, on_completion, on_disconnect,
-       available_at, updated_at, auth_user)
-     VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, 'PENDING', $5::"MultitaskStrategy", $6::jsonb,
+       available_at, updated_at, auth_user, attempt, lease_owner, lease_expires_at, started_at)
+     SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid,
+       CASE WHEN $22::text IS NULL THEN 'PENDING' ELSE 'RUNNING' END::"RunStatus",
+       $5::"MultitaskStrategy", $6::jsonb,
        $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, $11::jsonb, $12::text[], $13::text[], $14::text[],
        $15, $16::"Durability", $17, $18::"OnCompletion", $19::"OnDisconnect",
-       now() + make_interval(secs => $20), now(), $21::jsonb)
+       now() + make_interval(secs => $20), now(), $21::jsonb,
+       CASE WHEN $22::text IS NULL THEN 0 ELSE 1 END, $22::text,
+       CASE WHEN $22::text IS NULL THEN NULL
+         ELSE clock_timestamp() + make_interval(secs => $23::double precision) END,
+       CASE WHEN $22::text IS NULL THEN NULL ELSE clock_timestamp() END
      RETURNING *`;
 
-function runValues(run: NewRun): unknown[] {
+/**
+ * What a claimed insert returns besides the run: what executing it needs, as `lgql_claim_run`
+ * returns it (a new run has no events before its attempt). `t` is the CTE holding the thread's
+ * row as the statement leaves it.
+ */
+const CLAIM_COLUMNS = `a.graph_id AS assistant_graph_id, a.config AS assistant_config,
+       a.context AS assistant_context, a.metadata AS assistant_metadata,
+       t.config AS thread_config, t.metadata AS thread_metadata, '0' AS prev_run,
+       CASE WHEN $22::text IS NOT NULL THEN
+         (SELECT coalesce(max(e.id), 0) FROM run_event e WHERE e.thread_id = $2::uuid)::text END AS prev_thread,
+       CASE WHEN $22::text IS NOT NULL THEN
+         ARRAY(SELECT nextval('run_event_id_seq'::regclass) FROM generate_series(1, $24::int))::text[] END AS ids`;
+
+function runValues(run: NewRun, claim: CreationClaim | null): unknown[] {
   return [
     run.id,
     run.threadId,
@@ -267,62 +304,89 @@ function runValues(run: NewRun): unknown[] {
     run.onDisconnect,
     run.afterSeconds,
     run.authUser ? JSON.stringify(run.authUser) : null,
+    claim?.owner ?? null,
+    claim?.leaseSeconds ?? 0,
+    FIRST_EVENT_BLOCK,
   ];
+}
+
+export interface InsertedRun {
+  run: Run;
+  /** Set when the insert claimed the run (see CreationClaim). */
+  claimed: ClaimedRun | null;
+}
+
+function insertedRun(row: Record<string, unknown>): InsertedRun {
+  if (row.lease_owner === null) return { run: rowToRun(row), claimed: null };
+  const claimed = claimedRun(row);
+  return { run: claimed.run, claimed };
 }
 
 /**
  * Inserts a run on an existing thread and marks the thread as held by it: BUSY, bound to the
  * run's graph, and (as LangGraph records it) carrying graph_id and assistant_id in its metadata.
- * One statement; returns the run. `announcement` (a RUNS_CHANNEL payload, or null) is NOTIFYed
- * with it, delivered at commit.
+ * One statement. `announcement` (a RUNS_CHANNEL payload, or null) is NOTIFYed with it, delivered
+ * at commit; with `claim`, the run is inserted claimed instead (the caller holds the thread's row
+ * lock and knows the run is first in line and due).
  */
 export async function insertRun(
   client: Queryable,
   run: NewRun,
   graphId: string,
   announcement: string | null,
-): Promise<Run> {
+  claim: CreationClaim | null = null,
+): Promise<InsertedRun> {
   const { rows } = await client.query({
     name: "lgql_insert_run",
-    text: `WITH inserted AS (${INSERT_RUN}), held AS (
-       UPDATE thread SET status = 'BUSY', graph_id = coalesce(graph_id, $22),
-         metadata = metadata || jsonb_build_object('graph_id', coalesce(graph_id, $22), 'assistant_id', $3::text),
+    text: `WITH inserted AS (${INSERT_RUN}), t AS (
+       UPDATE thread SET status = 'BUSY', graph_id = coalesce(graph_id, $25),
+         metadata = metadata || jsonb_build_object('graph_id', coalesce(graph_id, $25), 'assistant_id', $3::text),
          updated_at = now()
        WHERE id = $2::uuid
+       RETURNING config, metadata
      )
-     SELECT inserted.*, (SELECT pg_notify($23, $24) WHERE $24::text IS NOT NULL) AS announced
-     FROM inserted`,
-    values: [...runValues(run), graphId, RUNS_CHANNEL, announcement],
+     SELECT inserted.*, ${CLAIM_COLUMNS},
+       (SELECT pg_notify($26, $27) WHERE $27::text IS NOT NULL) AS announced
+     FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
+    values: [...runValues(run, claim), graphId, RUNS_CHANNEL, announcement],
   });
-  return rowToRun(rows[0]);
+  return insertedRun(rows[0]);
 }
 
 /**
  * Inserts a run together with the (temporary) thread it creates, BUSY from the start, and
- * NOTIFYs `announcement` (see insertRun).
+ * NOTIFYs `announcement` or inserts the run claimed (see insertRun). Outside a transaction the
+ * statement is one, committed asynchronously unless `durable`.
  */
 export async function insertRunWithThread(
   client: Queryable,
   run: NewRun,
   thread: { graphId: string; metadata: Record<string, unknown> },
-  announcement: string,
-): Promise<Run> {
+  announcement: string | null,
+  claim: CreationClaim | null = null,
+  options: { durable: boolean } = { durable: true },
+): Promise<InsertedRun> {
   const { rows } = await client.query({
     name: "lgql_insert_run_with_thread",
-    text: `WITH thread_row AS (
+    text: `WITH t AS (
        INSERT INTO thread (id, status, metadata, graph_id, updated_at)
-       VALUES ($2::uuid, 'BUSY', $22::jsonb, $23, now())
+       VALUES ($2::uuid, 'BUSY', $25::jsonb, $26, now())
+       RETURNING config, metadata
      ), inserted AS (${INSERT_RUN})
-     SELECT inserted.*, pg_notify($24, $25) AS announced FROM inserted`,
+     SELECT inserted.*, ${CLAIM_COLUMNS},
+       (SELECT pg_notify($27, $28) WHERE $28::text IS NOT NULL) AS announced,
+       (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $29::boolean) AS async_commit
+     FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
     values: [
-      ...runValues(run),
+      ...runValues(run, claim),
       JSON.stringify(thread.metadata),
       thread.graphId,
       RUNS_CHANNEL,
       announcement,
+      options.durable,
     ],
   });
-  return rowToRun(rows[0]);
+  return insertedRun(rows[0]);
 }
 
 export async function lockRun(
