@@ -30,7 +30,8 @@
  *    for the whole run, and the event log's batches among them.
  *
  * Env: DATABASE_URL, TTFT_RUNS (100), TICKS (2000), TOKENS (5000), FANOUT (1000), FANOUT_EVENTS
- * (100), PG_TOKENS (1000), PEER (1; 0 skips the peer), LOG_LEVEL (error).
+ * (100), PG_TOKENS (1000), PEER (1; 0 skips the peer), PARTS (12345: the sections above to run),
+ * LOG_LEVEL (error).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { setMaxListeners } from "node:events";
@@ -60,6 +61,9 @@ const FANOUT = Number(env.FANOUT ?? 1000);
 const FANOUT_EVENTS = Number(env.FANOUT_EVENTS ?? 100);
 const PG_TOKENS = Number(env.PG_TOKENS ?? 1000);
 const WITH_PEER = env.PEER !== "0";
+/** Sections to run, by number (M2 is 1 ... Postgres per run is 5): "15" runs TTFT and PG only. */
+const PARTS = env.PARTS ?? "12345";
+const part = (n: number) => PARTS.includes(String(n));
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CONFIG_FILE = fileURLToPath(new URL("./langgraph.json", import.meta.url));
 const THIS_FILE = fileURLToPath(import.meta.url);
@@ -395,11 +399,18 @@ async function latencyBare(bare: BareProcess, transport: "ws" | "sse"): Promise<
     transport === "ws"
       ? wsStream(client!, BARE_EVENTS, {}, onData)
       : sseStream(bare.graphqlUrl, BARE_EVENTS, {}, onData);
-  done.catch(() => undefined);
+  let failed: unknown = null;
+  done.catch((error) => (failed = error));
   await bare.waitForSubscribers(1);
   await bare.emit(TICKS, 1);
-  while (lat.count() < TICKS) await sleep(5);
+  // Bounded: a dropped stream or a lost event must fail the bench, not hang it.
+  for (let idle = 0, seen = 0; lat.count() < TICKS && failed === null; await sleep(5)) {
+    idle = lat.count() === seen ? idle + 5 : 0;
+    seen = lat.count();
+    if (idle > 5_000) failed = new Error(`${TICKS - seen} events never arrived`);
+  }
   await client?.dispose();
+  if (failed !== null) throw new Error(`YOGA0 over ${transport} failed`, { cause: failed });
   return lat.values();
 }
 
@@ -646,124 +657,135 @@ async function main() {
     if (WITH_PEER) peer = await startPeerDevServer({ port: 0 });
     console.log(`ours ${ours.url}, YOGA0 ${bare.url}${peer ? `, peer ${peer.url}` : ""}\n`);
 
-    // 1. TTFT
-    const oursTtft = await ttftOurs(client);
-    const rows1: Row[] = [
-      latencyRow("OURS streamRun, first token", "graphql-ws", oursTtft.first),
-      latencyRow("OURS streamRun, RunEndedEvent", "graphql-ws", oursTtft.end),
-    ];
-    if (peer) rows1.push(latencyRow("PEER /runs/stream, first token", "SSE", await ttftPeer(peer)));
-    rows1.push(latencyRow("FLOOR graph.stream, first token", "in-process", await ttftFloor()));
-    printTable(rows1, {
-      title: "M2 time to first token: tokens graph (20 tokens), sequential, new stateless run each",
-      columns: ["subject", "transport", "n", ms("p50"), ms("p90"), ms("p99"), ms("max")],
-      ratio: { key: "p50", baseline: 0, direction: "value/baseline", label: "p50 / OURS" },
-    });
-    console.log("target: OURS p50 <= 5 ms, p99 <= 20 ms\n");
-
-    // 2. emit -> client latency
-    const rows2: Row[] = [
-      latencyRow(
-        "OURS ticker (custom events)",
-        "graphql-ws",
-        await latencyOurs(ours, "ws", client),
-      ),
-      latencyRow("OURS ticker (custom events)", "SSE", await latencyOurs(ours, "sse", client)),
-    ];
-    if (peer) rows2.push(latencyRow("PEER ticker (custom)", "SSE", await latencyPeer(peer)));
-    rows2.push(latencyRow("YOGA0 pubsub emit", "graphql-ws", await latencyBare(bare, "ws")));
-    rows2.push(latencyRow("YOGA0 pubsub emit", "SSE", await latencyBare(bare, "sse")));
-    printTable(rows2, {
-      title: `M3 emit -> client latency at 1 event/ms (${TICKS} events, first 10% dropped)`,
-      columns: ["subject", "transport", "n", ms("p50"), ms("p90"), ms("p99"), ms("max")],
-      ratio: { key: "p50", baseline: 0, direction: "value/baseline", label: "p50 / OURS ws" },
-    });
-    console.log("target: OURS p50 < 0.5 ms, p99 < 3 ms\n");
-
-    // 3. tokens/s
-    const tput = (subject: string, transport: string, t: Throughput): Row => ({
-      subject,
-      transport,
-      tokens: t.tokens,
-      lost: TOKENS - t.tokens,
-      "in order": t.inOrder ? "yes" : "NO",
-      ms: t.firstToLastMs,
-      rate: (t.tokens / t.firstToLastMs) * 1000,
-    });
-    await throughputOurs(ours, "ws", client); // warm-up
-    const rows3: Row[] = [
-      tput("FLOOR graph.stream", "in-process", await throughputFloor()),
-      tput("OURS streamRun", "graphql-ws", await throughputOurs(ours, "ws", client)),
-      tput("OURS streamRun", "SSE", await throughputOurs(ours, "sse", client)),
-    ];
-    if (peer) rows3.push(tput("PEER /runs/stream", "SSE", await throughputPeer(peer)));
-    printTable(rows3, {
-      title: `M4 tokens/s to one subscriber: unpaced ${TOKENS}-token run, first -> last token`,
-      columns: ["subject", "transport", "tokens", "lost", "in order", ms("ms"), rate("rate")],
-      ratio: { key: "rate", baseline: 0, direction: "value/baseline", label: "vs FLOOR" },
-    });
-    console.log("target: OURS >= 10k tokens/s, none lost, in order\n");
-
+    if (part(1)) {
+      // 1. TTFT
+      const oursTtft = await ttftOurs(client);
+      const rows1: Row[] = [
+        latencyRow("OURS streamRun, first token", "graphql-ws", oursTtft.first),
+        latencyRow("OURS streamRun, RunEndedEvent", "graphql-ws", oursTtft.end),
+      ];
+      if (peer)
+        rows1.push(latencyRow("PEER /runs/stream, first token", "SSE", await ttftPeer(peer)));
+      rows1.push(latencyRow("FLOOR graph.stream, first token", "in-process", await ttftFloor()));
+      printTable(rows1, {
+        title:
+          "M2 time to first token: tokens graph (20 tokens), sequential, new stateless run each",
+        columns: ["subject", "transport", "n", ms("p50"), ms("p90"), ms("p99"), ms("max")],
+        ratio: { key: "p50", baseline: 0, direction: "value/baseline", label: "p50 / OURS" },
+      });
+      console.log("target: OURS p50 <= 5 ms, p99 <= 20 ms\n");
+    }
+    if (part(2)) {
+      // 2. emit -> client latency
+      const rows2: Row[] = [
+        latencyRow(
+          "OURS ticker (custom events)",
+          "graphql-ws",
+          await latencyOurs(ours, "ws", client),
+        ),
+        latencyRow("OURS ticker (custom events)", "SSE", await latencyOurs(ours, "sse", client)),
+      ];
+      if (peer) rows2.push(latencyRow("PEER ticker (custom)", "SSE", await latencyPeer(peer)));
+      rows2.push(latencyRow("YOGA0 pubsub emit", "graphql-ws", await latencyBare(bare, "ws")));
+      rows2.push(latencyRow("YOGA0 pubsub emit", "SSE", await latencyBare(bare, "sse")));
+      printTable(rows2, {
+        title: `M3 emit -> client latency at 1 event/ms (${TICKS} events, first 10% dropped)`,
+        columns: ["subject", "transport", "n", ms("p50"), ms("p90"), ms("p99"), ms("max")],
+        ratio: { key: "p50", baseline: 0, direction: "value/baseline", label: "p50 / OURS ws" },
+      });
+      console.log("target: OURS p50 < 0.5 ms, p99 < 3 ms\n");
+    }
+    if (part(3)) {
+      // 3. tokens/s
+      const tput = (subject: string, transport: string, t: Throughput): Row => ({
+        subject,
+        transport,
+        tokens: t.tokens,
+        lost: TOKENS - t.tokens,
+        "in order": t.inOrder ? "yes" : "NO",
+        ms: t.firstToLastMs,
+        rate: (t.tokens / t.firstToLastMs) * 1000,
+      });
+      await throughputOurs(ours, "ws", client); // warm-up
+      const rows3: Row[] = [
+        tput("FLOOR graph.stream", "in-process", await throughputFloor()),
+        tput("OURS streamRun", "graphql-ws", await throughputOurs(ours, "ws", client)),
+        tput("OURS streamRun", "SSE", await throughputOurs(ours, "sse", client)),
+      ];
+      if (peer) rows3.push(tput("PEER /runs/stream", "SSE", await throughputPeer(peer)));
+      printTable(rows3, {
+        title: `M4 tokens/s to one subscriber: unpaced ${TOKENS}-token run, first -> last token`,
+        columns: ["subject", "transport", "tokens", "lost", "in order", ms("ms"), rate("rate")],
+        ratio: { key: "rate", baseline: 0, direction: "value/baseline", label: "vs FLOOR" },
+      });
+      console.log("target: OURS >= 10k tokens/s, none lost, in order\n");
+    }
     if (peer) {
       await peer.stop();
       peer = null;
     }
 
-    // 4. fan-out
-    const fan = (subject: string, f: FanOut): Row => {
-      const s = summarize(f.latencies);
-      return {
-        subject,
-        subscribers: FANOUT,
-        events: FANOUT_EVENTS,
-        delivered: `${f.deliveries}/${f.expected}`,
-        rate: f.deliveries / f.seconds,
-        p50: s.p50,
-        p99: s.p99,
+    if (part(4)) {
+      // 4. fan-out
+      const fan = (subject: string, f: FanOut): Row => {
+        const s = summarize(f.latencies);
+        return {
+          subject,
+          subscribers: FANOUT,
+          events: FANOUT_EVENTS,
+          delivered: `${f.deliveries}/${f.expected}`,
+          rate: f.deliveries / f.seconds,
+          p50: s.p50,
+          p99: s.p99,
+        };
       };
-    };
-    const bareFan = await fanOutBare(bare);
-    const oursFan = await fanOutOurs(ours);
-    printTable(
-      [fan("YOGA0 graphql-ws + createPubSub", bareFan), fan("OURS threadEvents (CUSTOM)", oursFan)],
-      {
-        title: `M10 fan-out: ${FANOUT} graphql-ws connections x 1 subscription, ${FANOUT_EVENTS} unpaced events`,
-        columns: [
-          "subject",
-          "subscribers",
-          "events",
-          "delivered",
-          rate("rate"),
-          ms("p50"),
-          ms("p99"),
+      const bareFan = await fanOutBare(bare);
+      const oursFan = await fanOutOurs(ours);
+      printTable(
+        [
+          fan("YOGA0 graphql-ws + createPubSub", bareFan),
+          fan("OURS threadEvents (CUSTOM)", oursFan),
         ],
-        ratio: { key: "rate", baseline: 0, direction: "value/baseline", label: "vs YOGA0" },
-      },
-    );
-    console.log("target: OURS deliveries/s >= YOGA0\n");
-
+        {
+          title: `M10 fan-out: ${FANOUT} graphql-ws connections x 1 subscription, ${FANOUT_EVENTS} unpaced events`,
+          columns: [
+            "subject",
+            "subscribers",
+            "events",
+            "delivered",
+            rate("rate"),
+            ms("p50"),
+            ms("p99"),
+          ],
+          ratio: { key: "rate", baseline: 0, direction: "value/baseline", label: "vs YOGA0" },
+        },
+      );
+      console.log("target: OURS deliveries/s >= YOGA0\n");
+    }
     await client.dispose();
     await ours.stop();
     ours = null;
 
-    // 5. Postgres per run
-    const perRun = await postgresPerRun(scratch.url);
-    printTable(
-      [
-        { what: "tokens streamed (MessageEvents with text)", value: perRun.tokens },
-        { what: "events delivered (all kinds)", value: perRun.events },
-        { what: "statements on our pool (whole run)", value: perRun.statements },
-        {
-          what: "commits on our pool (create, claim, checkpoints, end, stream)",
-          value: perRun.commits,
-        },
-        { what: "  of which event-log batches (INSERT INTO run_event)", value: perRun.batches },
-      ],
-      { title: `Postgres per run: one tokens run of ${PG_TOKENS} tokens (MESSAGES) on a thread` },
-    );
-    console.log(
-      `events per event-log commit: ${(perRun.events / Math.max(1, perRun.batches)).toFixed(1)} (one commit per token would be ${perRun.events} commits)`,
-    );
+    if (part(5)) {
+      // 5. Postgres per run
+      const perRun = await postgresPerRun(scratch.url);
+      printTable(
+        [
+          { what: "tokens streamed (MessageEvents with text)", value: perRun.tokens },
+          { what: "events delivered (all kinds)", value: perRun.events },
+          { what: "statements on our pool (whole run)", value: perRun.statements },
+          {
+            what: "commits on our pool (create, claim, checkpoints, end, stream)",
+            value: perRun.commits,
+          },
+          { what: "  of which event-log batches (INSERT INTO run_event)", value: perRun.batches },
+        ],
+        { title: `Postgres per run: one tokens run of ${PG_TOKENS} tokens (MESSAGES) on a thread` },
+      );
+      console.log(
+        `events per event-log commit: ${(perRun.events / Math.max(1, perRun.batches)).toFixed(1)} (one commit per token would be ${perRun.events} commits)`,
+      );
+    }
   } finally {
     await peer?.stop();
     await bare?.stop();

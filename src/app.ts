@@ -270,26 +270,41 @@ function corsOptions(origins: string[]) {
   return { origin: origins, credentials: true };
 }
 
+/** Below this much unsent data on a socket, a graphql-ws send is acknowledged at once. */
+const EARLY_ACK_BYTES = 64 * 1024;
+
 /**
- * graphql-ws sends every message with its own socket write, hence its own system call: a token
- * stream paid one per token. Holding the socket corked until the current tick's work is done
- * sends everything the tick produced (a burst of tokens) in one write, and a lone event as soon
- * as it would have gone anyway.
+ * Two costs of graphql-ws's sending, for streams:
+ * - it awaits each message's write callback before taking the next event. That callback comes
+ *   from the event loop, after every pending promise callback has run: a graph producing tokens
+ *   in promise callbacks held its first token until the whole burst was produced. While the
+ *   socket has little unsent data the send is acknowledged at once instead (past that, the real
+ *   callback keeps the backpressure);
+ * - every message is its own socket write, hence its own system call. A message sent with none
+ *   held leaves at once; those sent after it, until the promise callbacks already queued have
+ *   run, are held (corked) and leave in one write. A microtask, not the next tick: a graph
+ *   streaming in promise callbacks can keep the tick going for its whole run.
  */
 function coalesceSends(ws: WebSocket, raw: Duplex): void {
-  const send = ws.send.bind(ws);
+  type Callback = (error?: Error) => void;
+  const send = ws.send.bind(ws) as (data: unknown, options: object, cb?: Callback) => void;
   let corked = false;
   const uncork = () => {
     corked = false;
     raw.uncork();
   };
-  ws.send = ((...args: Parameters<WebSocket["send"]>) => {
+  ws.send = ((data: unknown, optionsOrCallback?: object | Callback, callback?: Callback) => {
+    const done =
+      typeof optionsOrCallback === "function" ? (optionsOrCallback as Callback) : callback;
+    const options = typeof optionsOrCallback === "object" ? optionsOrCallback : {};
+    const early = done !== undefined && raw.writableLength < EARLY_ACK_BYTES;
+    send(data, options, early ? undefined : done);
     if (!corked && !raw.destroyed) {
       corked = true;
       raw.cork();
-      process.nextTick(uncork);
+      queueMicrotask(uncork);
     }
-    send(...args);
+    if (early) done();
   }) as WebSocket["send"];
 }
 

@@ -1,3 +1,8 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { parse } from "graphql";
 import WebSocket from "ws";
 import {
   CreateRunDocument,
@@ -7,7 +12,7 @@ import {
   StreamRunDocument,
   ThreadEventsDocument,
 } from "./gql/graphql.ts";
-import { type Cli, startWorker } from "./helpers/cli.ts";
+import { type Cli, cli, startWorker } from "./helpers/cli.ts";
 import { startTestServer, type TestServer } from "./helpers/server.ts";
 import {
   collect,
@@ -165,4 +170,63 @@ it("pings graphql-ws connections so idle proxies keep them open", async () => {
   await pinged;
   socket.close();
   expect(pings).toBeGreaterThanOrEqual(2);
+});
+
+describe("a server process whose graph keeps it busy in promise callbacks", () => {
+  let dir: string;
+  let server: Cli;
+  let client: ReturnType<typeof streamClient>;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "lgql-busy-"));
+    // API and worker in one child process, on the API's database; this process only subscribes.
+    server = cli(["start", "--config", configFile, "--port", "0", "--host", "127.0.0.1"], {
+      DATABASE_URL: api.db.url,
+    });
+    const [, graphqlUrl] = await server.waitFor(/serving .* at (http:\/\/\S+\/graphql)/);
+    client = streamClient("ws", {
+      graphqlUrl: graphqlUrl!,
+      wsUrl: graphqlUrl!.replace(/^http/, "ws"),
+    });
+  });
+
+  afterAll(async () => {
+    await client?.dispose();
+    server?.child.kill("SIGTERM");
+    await server?.exited;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("delivers an event over graphql-ws while the graph is still running", async () => {
+    // Fields that need no query: RunStartedEvent.run reads the run as it is now, and the
+    // events after it wait for that read.
+    const document = parse(`subscription ($input: RunInput!) {
+      streamRun(input: $input) { __typename ... on CustomEvent { id data } }
+    }`) as TypedDocumentNode<unknown, { input: RunInput }>;
+    const run = (releaseFile: string) =>
+      subscribe(client, document, {
+        input: {
+          assistantId: "busy",
+          input: {},
+          streamMode: ["CUSTOM"],
+          config: { configurable: { releaseFile, limitMs: 10_000 } },
+        },
+      });
+    // A first run loads what a process loads lazily (modules, compiled code), which takes the
+    // event loop: released at once.
+    const warm = join(dir, "warm");
+    await writeFile(warm, "");
+    await run(warm).completed;
+
+    const releaseFile = join(dir, "release");
+    const stream = run(releaseFile);
+    // The graph ends its wait only once this client has its first event.
+    await stream.until((events) => ofType(events, "CustomEvent").length >= 1, "the first event");
+    await writeFile(releaseFile, "");
+    await stream.completed;
+    expect(ofType(stream.events, "CustomEvent").map((e) => e.data)).toEqual([
+      { phase: "started" },
+      { phase: "released" },
+    ]);
+  });
 });

@@ -160,13 +160,17 @@ export function follow(deps: FollowDeps, options: FollowOptions): EventStream {
 
   const listener = {
     batch(batch: EventBatch) {
-      if (finished) return;
-      if (!catching && !paused && pending.length === 0) {
-        if (!take(batch)) void catchUp();
-      } else if (!paused) {
+      if (finished || paused) return;
+      // A batch that follows the cursor is delivered at once, even while the log is being read
+      // (that read skips what this delivers): live events must not wait for a query whose reply
+      // a busy event loop may not take for a while.
+      if (pending.length === 0) {
+        // What does not follow, take() leaves in `pending`.
+        if (take(batch)) return;
+      } else {
         pending.push(batch);
-        if (!catching) void catchUp();
       }
+      if (!catching) void catchUp();
     },
     hint() {
       if (finished) return;
@@ -177,9 +181,16 @@ export function follow(deps: FollowDeps, options: FollowOptions): EventStream {
   };
   const detach = scope === "run" ? hub.attachRun(key, listener) : hub.attachThread(key, listener);
 
+  const localLog = () => (scope === "run" ? hub.localRun(key) : hub.localRunOfThread(key));
+
   async function readLog() {
     for (let round = 0; round < 10; round++) {
-      for (;;) {
+      let local = localLog();
+      // A run executing here whose memory holds everything after the cursor (a stream started
+      // with its run, a joiner not far behind) needs no query: its first events must not wait
+      // for one.
+      const inMemory = scope === "run" && local !== null && cursor >= local.coveredRun;
+      while (!inMemory) {
         if (finished) return;
         const rows = await sql.eventsAfter(pool, scope, key, cursor, PAGE);
         for (const row of rows) {
@@ -193,7 +204,7 @@ export function follow(deps: FollowDeps, options: FollowOptions): EventStream {
         // Replaying a long log: let the consumer catch up instead of buffering all of it.
         if (buffered() >= HIGH_WATER) await new Promise<void>((r) => (drainWaiter = r));
       }
-      const local = scope === "run" ? hub.localRun(key) : hub.localRunOfThread(key);
+      if (!inMemory) local = localLog();
       if (!local) return;
       const events = local.since(cursor, scope);
       // Flushed and dropped from memory since we read the log: read it again.
@@ -203,6 +214,7 @@ export function follow(deps: FollowDeps, options: FollowOptions): EventStream {
         deliver(event);
         if (finished) return;
       }
+      if (inMemory) hub.noteRead(key, cursor);
       return;
     }
   }
@@ -247,6 +259,8 @@ export function follow(deps: FollowDeps, options: FollowOptions): EventStream {
     } finally {
       catching = false;
     }
+    // Batches that arrived after the loop last looked at `pending` (while checking the end).
+    if (pending.length > 0 && !finished && !paused) void catchUp();
   }
 
   void catchUp();
