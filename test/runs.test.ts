@@ -386,6 +386,30 @@ describe("double texting", () => {
     }
   });
 
+  it("ENQUEUE: runs created at once on an idle thread start one at a time", async () => {
+    // Each creator may find the thread idle and claim its run as it inserts it; the thread's
+    // lock decides which one does, the others queue behind it.
+    const threadId = await newThread();
+    const runs = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        createRun({ threadId, assistantId: "append", input: { items: [i] } }),
+      ),
+    );
+    for (const run of runs) expect((await result(run.id)).run.status).toBe("SUCCESS");
+    const { rows } = await sql.query(
+      "SELECT id::text, started_at, ended_at FROM run WHERE thread_id = $1 ORDER BY started_at",
+      [threadId],
+    );
+    expect(rows).toHaveLength(12);
+    for (let i = 1; i < rows.length; i++) {
+      expect(rows[i].started_at.getTime()).toBeGreaterThanOrEqual(rows[i - 1].ended_at.getTime());
+    }
+    const state = await result(rows.at(-1).id);
+    expect([...(state.values as { items: number[] }).items].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 12 }, (_, i) => i),
+    );
+  });
+
   it("INTERRUPT: the running run stops keeping its progress; the new run continues from there", async () => {
     const threadId = await newThread();
     const first = await createRun({

@@ -460,14 +460,22 @@ export function createRunService(deps: {
       for (const message of cancels) await control(message);
     };
     /**
-     * A stateless run due now, claimed as it is created, is one statement: its own transaction
-     * (nothing else to do, no lock to take), without BEGIN and COMMIT round trips.
+     * A run due now, claimed as it is created, is one statement, its own transaction, without
+     * BEGIN and COMMIT round trips: stateless (nothing else to do, no lock to take), or on a
+     * thread found idle under its lock (nothing to supersede or wait for). Null when the thread
+     * was not idle: nothing was written. Auth filters on the thread are checked on the general
+     * path.
      */
-    const insertClaimedAlone =
-      stateless && !input.afterSeconds
+    const unscoped = scope === null || Object.keys(scope).length === 0;
+    const insertClaimedAlone = input.afterSeconds
+      ? null
+      : stateless
         ? (claim: sql.CreationClaim, durable: boolean) =>
             sql.insertRunWithThread(pool, newRun(), newThread, null, claim, { durable })
-        : null;
+        : unscoped
+          ? (claim: sql.CreationClaim, durable: boolean) =>
+              sql.insertRunOnIdleThread(pool, newRun(), assistant.graphId, claim, { durable })
+          : null;
     return { runId, insert, insertClaimedAlone, afterCommit };
   }
 
@@ -483,9 +491,8 @@ export function createRunService(deps: {
     let inserted: sql.InsertedRun;
     try {
       inserted =
-        slot && prepared.insertClaimedAlone
-          ? await prepared.insertClaimedAlone(slot.claim, options.durable)
-          : await transaction((client) => prepared.insert(client, slot), options);
+        (slot && (await prepared.insertClaimedAlone?.(slot.claim, options.durable))) ||
+        (await transaction((client) => prepared.insert(client, slot), options));
     } catch (error) {
       slot?.release();
       throw error;

@@ -252,7 +252,9 @@ export interface CreationClaim {
   leaseSeconds: number;
 }
 
-const INSERT_RUN = `INSERT INTO run (id, thread_id, assistant_id, cron_id, status, multitask_strategy,
+/** Inserts the run from $1..$24 (see runValues); `source` may add a FROM/WHERE gating it. */
+function insertRunStatement(source = ""): string {
+  return `INSERT INTO run (id, thread_id, assistant_id, cron_id, status, multitask_strategy,
        input, command, config, context, metadata, checkpoint, interrupt_before, interrupt_after,
        stream_modes, stream_subgraphs, durability, webhook, on_completion, on_disconnect,
        available_at, updated_at, auth_user, attempt, lease_owner, lease_expires_at, started_at)
@@ -266,20 +268,34 @@ const INSERT_RUN = `INSERT INTO run (id, thread_id, assistant_id, cron_id, statu
        CASE WHEN $22::text IS NULL THEN NULL
          ELSE clock_timestamp() + make_interval(secs => $23::double precision) END,
        CASE WHEN $22::text IS NULL THEN NULL ELSE clock_timestamp() END
+     ${source}
      RETURNING *`;
+}
 
 /**
  * What a claimed insert returns besides the run: what executing it needs, as `lgql_claim_run`
  * returns it (a new run has no events before its attempt). `t` is the CTE holding the thread's
- * row as the statement leaves it.
+ * row as the statement leaves it; `prevThread` the thread's last event id, read after its lock.
  */
-const CLAIM_COLUMNS = `a.graph_id AS assistant_graph_id, a.config AS assistant_config,
+function claimColumns(
+  prevThread = "(SELECT coalesce(max(e.id), 0) FROM run_event e WHERE e.thread_id = $2::uuid)",
+): string {
+  return `a.graph_id AS assistant_graph_id, a.config AS assistant_config,
        a.context AS assistant_context, a.metadata AS assistant_metadata,
        t.config AS thread_config, t.metadata AS thread_metadata, '0' AS prev_run,
-       CASE WHEN $22::text IS NOT NULL THEN
-         (SELECT coalesce(max(e.id), 0) FROM run_event e WHERE e.thread_id = $2::uuid)::text END AS prev_thread,
+       CASE WHEN $22::text IS NOT NULL THEN ${prevThread}::text END AS prev_thread,
        CASE WHEN $22::text IS NOT NULL THEN
          ARRAY(SELECT nextval('run_event_id_seq'::regclass) FROM generate_series(1, $24::int))::text[] END AS ids`;
+}
+
+/** Marks a thread as held by a new run (see insertRun); `gate` may add a condition. */
+function holdThreadStatement(gate = ""): string {
+  return `UPDATE thread SET status = 'BUSY', graph_id = coalesce(graph_id, $25),
+         metadata = metadata || jsonb_build_object('graph_id', coalesce(graph_id, $25), 'assistant_id', $3::text),
+         updated_at = now()
+       WHERE id = $2::uuid ${gate}
+       RETURNING config, metadata`;
+}
 
 function runValues(run: NewRun, claim: CreationClaim | null): unknown[] {
   return [
@@ -338,19 +354,40 @@ export async function insertRun(
 ): Promise<InsertedRun> {
   const { rows } = await client.query({
     name: "lgql_insert_run",
-    text: `WITH inserted AS (${INSERT_RUN}), t AS (
-       UPDATE thread SET status = 'BUSY', graph_id = coalesce(graph_id, $25),
-         metadata = metadata || jsonb_build_object('graph_id', coalesce(graph_id, $25), 'assistant_id', $3::text),
-         updated_at = now()
-       WHERE id = $2::uuid
-       RETURNING config, metadata
-     )
-     SELECT inserted.*, ${CLAIM_COLUMNS},
+    text: `WITH inserted AS (${insertRunStatement()}), t AS (${holdThreadStatement()})
+     SELECT inserted.*, ${claimColumns()},
        (SELECT pg_notify($26, $27) WHERE $27::text IS NOT NULL) AS announced
      FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
     values: [...runValues(run, claim), graphId, RUNS_CHANNEL, announcement],
   });
   return insertedRun(rows[0]);
+}
+
+/**
+ * Inserts a run claimed (see CreationClaim) on an existing thread, in one statement of its own,
+ * only if the thread is idle: no run pending or running, not waiting at an interrupt (decided
+ * under the thread's row lock by `lgql_lock_idle_thread`). Returns null when it is not, or does
+ * not exist: nothing was written, and the caller takes the general path. Committed
+ * asynchronously unless `durable`.
+ */
+export async function insertRunOnIdleThread(
+  db: Queryable,
+  run: NewRun,
+  graphId: string,
+  claim: CreationClaim,
+  options: { durable: boolean },
+): Promise<InsertedRun | null> {
+  const { rows } = await db.query({
+    name: "lgql_insert_run_on_idle_thread",
+    text: `WITH gate AS (SELECT * FROM lgql_lock_idle_thread($2::uuid)),
+     inserted AS (${insertRunStatement("FROM gate WHERE gate.idle")}),
+     t AS (${holdThreadStatement("AND EXISTS (SELECT 1 FROM inserted)")})
+     SELECT inserted.*, ${claimColumns("(SELECT prev_thread FROM gate)")},
+       (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $26::boolean) AS async_commit
+     FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
+    values: [...runValues(run, claim), graphId, options.durable],
+  });
+  return rows[0] ? insertedRun(rows[0]) : null;
 }
 
 /**
@@ -372,8 +409,8 @@ export async function insertRunWithThread(
        INSERT INTO thread (id, status, metadata, graph_id, updated_at)
        VALUES ($2::uuid, 'BUSY', $25::jsonb, $26, now())
        RETURNING config, metadata
-     ), inserted AS (${INSERT_RUN})
-     SELECT inserted.*, ${CLAIM_COLUMNS},
+     ), inserted AS (${insertRunStatement()})
+     SELECT inserted.*, ${claimColumns()},
        (SELECT pg_notify($27, $28) WHERE $28::text IS NOT NULL) AS announced,
        (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $29::boolean) AS async_commit
      FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
