@@ -7,6 +7,7 @@ import {
   RunDocument,
   RunEventsDocument,
   type RunInput,
+  RunResultDocument,
   StreamRunDocument,
   ThreadDocument,
   ThreadEventsDocument,
@@ -757,6 +758,41 @@ describe("the event log", () => {
     );
     expect(rows[0].events).toBe(events.length);
     expect(rows[0].commits).toBeLessThan(events.length / 10);
+  });
+
+  it("a run whose stream end the log refuses still ends; the end is repaired after", async () => {
+    const threadId = await newThread();
+    // A real refusal from the database, once, of this thread's first RUN_ENDED row.
+    await sql.query(`
+      CREATE SEQUENCE test_refusals;
+      CREATE FUNCTION test_refuse_first_end() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.kind = 'RUN_ENDED' THEN
+          IF nextval('test_refusals') = 1 THEN
+            RAISE EXCEPTION 'the test refuses this end';
+          END IF;
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_refuse_first_end BEFORE INSERT ON run_event FOR EACH ROW
+        WHEN (NEW.thread_id = '${threadId}') EXECUTE FUNCTION test_refuse_first_end();`);
+    try {
+      const run = await createRun({ threadId, assistantId: "append", input: { items: [7] } });
+      const { runResult } = await server.query(RunResultDocument, { id: run.id, wait: true });
+      expect(runResult.run.status).toBe("SUCCESS");
+      expect(runResult.values).toMatchObject({ items: [7] });
+      const events = await replay(run.id);
+      expectWellFormed(events, run.id);
+      expect(events.at(-1)).toMatchObject({ status: "SUCCESS" });
+      const { rows } = await sql.query("SELECT last_value::int AS refusals FROM test_refusals");
+      expect(rows[0].refusals).toBeGreaterThanOrEqual(2);
+      expect((await server.query(ThreadDocument, { id: threadId })).thread?.status).toBe("IDLE");
+    } finally {
+      await sql.query(`
+        DROP TRIGGER test_refuse_first_end ON run_event;
+        DROP FUNCTION test_refuse_first_end();
+        DROP SEQUENCE test_refusals;`);
+    }
   });
 
   it("SSE responses carry keep-alive comments while a run is quiet", async () => {

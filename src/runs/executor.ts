@@ -293,33 +293,35 @@ export function createExecutor(deps: ExecutorDeps) {
     };
     let ended: Run | null = null;
     try {
-      ended = await deps.runs.transaction(async (client) => {
-        await sql.lockThread(client, run.threadId);
-        const finished = await sql.finishRun(
-          client,
-          run.id,
-          owner,
-          end,
-          { state, settled: settledStatus(end.status, state) },
-          deps.runs.endAnnouncement(run.id),
-        );
-        if (!finished) return null;
-        const { run: endedRow, next } = finished;
-        // Kept before the commit: the announcement's echo may reach this process's waiters
-        // before the commit's reply reaches us.
-        deps.runs.keepOutcome(kept(endedRow));
-        for (const hook of deps.onFinish ?? []) await hook(client, endedRow);
-        await settle?.(client);
-        // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
-        await sink?.finish(client, endedRow, outcome);
-        if (deleteThread) {
-          await deps.runs.saveOutcome(client, kept(endedRow));
-          await sql.deleteThreadRow(client, run.threadId);
-        } else if (next) {
-          await deps.runs.announce(client, next);
-        }
-        return endedRow;
-      });
+      ended = await recordEnd(run.id, sink, (endStream) =>
+        deps.runs.transaction(async (client) => {
+          await sql.lockThread(client, run.threadId);
+          const finished = await sql.finishRun(
+            client,
+            run.id,
+            owner,
+            end,
+            { state, settled: settledStatus(end.status, state) },
+            deps.runs.endAnnouncement(run.id),
+          );
+          if (!finished) return null;
+          const { run: endedRow, next } = finished;
+          // Kept before the commit: the announcement's echo may reach this process's waiters
+          // before the commit's reply reaches us.
+          deps.runs.keepOutcome(kept(endedRow));
+          for (const hook of deps.onFinish ?? []) await hook(client, endedRow);
+          await settle?.(client);
+          // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
+          await endStream?.(client, endedRow, outcome);
+          if (deleteThread) {
+            await deps.runs.saveOutcome(client, kept(endedRow));
+            await sql.deleteThreadRow(client, run.threadId);
+          } else if (next) {
+            await deps.runs.announce(client, next);
+          }
+          return endedRow;
+        }),
+      );
     } finally {
       sink?.ended(ended !== null);
       if (ended === null) deps.runs.forgetOutcome(run.id);
@@ -343,27 +345,61 @@ export function createExecutor(deps: ExecutorDeps) {
       : null;
     await sink?.flush();
     let committed = false;
-    await deps.runs.transaction(async (client) => {
-      await sql.lockThread(client, run.threadId);
-      const row = await sql.lockRun(client, run.id);
-      if (row?.status !== "RUNNING") return;
-      await sql.deleteRunRow(client, run.id);
-      await sql.setThreadState(client, run.threadId, state);
-      await sql.settleThreadStatus(client, run.threadId);
-      // The log outlives the run: its subscribers still learn that it ended.
-      await sink?.finish(client, null, {
-        status: "INTERRUPTED",
-        error: null,
-        interrupts: null,
-        waiting: false,
-      });
-      await deps.runs.dispatchNext(client, run.threadId);
-      await settle?.(client);
-      committed = true;
-    });
+    await recordEnd(run.id, sink, (endStream) =>
+      deps.runs.transaction(async (client) => {
+        await sql.lockThread(client, run.threadId);
+        const row = await sql.lockRun(client, run.id);
+        if (row?.status !== "RUNNING") return;
+        await sql.deleteRunRow(client, run.id);
+        await sql.setThreadState(client, run.threadId, state);
+        await sql.settleThreadStatus(client, run.threadId);
+        // The log outlives the run: its subscribers still learn that it ended.
+        await endStream?.(client, null, {
+          status: "INTERRUPTED",
+          error: null,
+          interrupts: null,
+          waiting: false,
+        });
+        await deps.runs.dispatchNext(client, run.threadId);
+        await settle?.(client);
+        committed = true;
+      }),
+    );
     // (If the transaction failed, the run ends as an error through finish(), sink and all.)
     sink?.ended(committed);
     await deps.runs.control({ runId: run.id, kind: "ended" });
+  }
+
+  /**
+   * Runs `record`, the transaction recording a run's end, with the stream's end written in it.
+   * If writing the stream's end fails, that transaction is rolled back and run once more without
+   * it: the run's end must not depend on its log. The end repair (any process, on the run's
+   * "ended" notification) writes the missing events.
+   */
+  async function recordEnd<T>(
+    runId: string,
+    sink: RunEventSink | null,
+    record: (endStream: RunEventSink["finish"] | null) => Promise<T>,
+  ): Promise<T> {
+    if (!sink) return record(null);
+    let streamEndFailed = false;
+    try {
+      return await record(async (client, run, outcome) => {
+        try {
+          await sink.finish(client, run, outcome);
+        } catch (error) {
+          streamEndFailed = true;
+          throw error;
+        }
+      });
+    } catch (error) {
+      if (!streamEndFailed) throw error;
+      deps.log.warn("recording the end of a run's stream failed; it will be repaired", {
+        runId,
+        error,
+      });
+      return record(null);
+    }
   }
 
   async function release(run: Run, owner: string, sink: RunEventSink | null, settle?: Settle) {

@@ -195,27 +195,7 @@ export function createRunWriter(deps: {
   }
 
   async function write(db: sql.Queryable, batch: Pending[], guard: string | null) {
-    const first = batch[0]!;
-    return sql.appendEvents(db, {
-      runId,
-      threadId,
-      owner: guard,
-      events: batch.map(({ event }) => ({
-        id: event.seq,
-        kind: event.kind,
-        namespace: event.namespace,
-        payload: event.payload,
-      })),
-      notice: {
-        r: runId,
-        t: threadId,
-        f: first.event.seq,
-        l: batch[batch.length - 1]!.event.seq,
-        p: first.prevRun,
-        q: first.prevThread,
-        o: hub.origin,
-      },
-    });
+    return sql.appendEvents(db, eventBatch({ id: runId, threadId }, batch, hub.origin, guard));
   }
 
   /** Waits until no write or id reservation is in flight; no flush is started after. */
@@ -256,10 +236,13 @@ export function createRunWriter(deps: {
       end.push(assign(event.kind, event.namespace, event.payload));
     }
     end.push(...endEvents(assign, outcome));
-    if (end.length > 0) {
-      await write(client, end, null);
-      finalBatches.push(batchOf(runId, threadId, end));
-    }
+    const { othersUnended } = await sql.appendEndEvents(
+      client,
+      eventBatch({ id: runId, threadId }, end, hub.origin, null),
+      options.retentionSeconds,
+    );
+    finalBatches.push(batchOf(runId, threadId, end));
+    if (!othersUnended) return;
     // Runs of this thread that ended while this one ran, without a worker to say so (cancelled
     // before they started): recorded now, while the thread is locked and nothing else writes.
     for (const other of await sql.unendedRunsOfThread(
@@ -305,19 +288,11 @@ export function createRunWriter(deps: {
       if (buffer.length + parked.length > END_BATCH) await drain();
       else await settle();
       if (lost) return;
-      // A failure here must not undo the run's end: the end repair (any process, on the run's
-      // "ended" notification) writes the missing events instead.
-      await client.query("SAVEPOINT lgql_stream_end");
       try {
         await writeEnd(client, ended, outcome);
-        await client.query("RELEASE SAVEPOINT lgql_stream_end");
       } catch (error) {
-        await client.query("ROLLBACK TO SAVEPOINT lgql_stream_end");
         finalBatches = [];
-        log.warn("recording the end of a run's stream failed; it will be repaired", {
-          runId,
-          error,
-        });
+        throw error;
       }
     },
 
@@ -420,11 +395,21 @@ export async function writeFor(
   events: Pending[],
   origin: string,
 ): Promise<void> {
+  await sql.appendEvents(db, eventBatch(run, events, origin, null));
+}
+
+/** Events of `run` as the log appends them, with the notice announcing them. */
+function eventBatch(
+  run: { id: string; threadId: string },
+  events: Pending[],
+  origin: string,
+  owner: string | null,
+): sql.AppendBatch {
   const first = events[0]!;
-  await sql.appendEvents(db, {
+  return {
     runId: run.id,
     threadId: run.threadId,
-    owner: null,
+    owner,
     events: events.map(({ event }) => ({
       id: event.seq,
       kind: event.kind,
@@ -440,7 +425,7 @@ export async function writeFor(
       q: first.prevThread,
       o: origin,
     },
-  });
+  };
 }
 
 /** A run row read as JSON (snake_case columns) in the Prisma model's shape. */

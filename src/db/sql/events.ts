@@ -64,24 +64,8 @@ export async function reserveIds(db: Queryable, count: number): Promise<number[]
 /** Event ids a run's claim reserves for its attempt (see `lgql_claim_run`); more come in blocks. */
 export const FIRST_EVENT_BLOCK = 64;
 
-/**
- * Appends a batch (one commit, one NOTIFY) and returns whether it was written. With `owner`,
- * only while that worker still holds the run: a worker that lost its lease (stalled past it,
- * while another resumed the run) must not interleave its stale events with the new attempt's.
- */
-export async function appendEvents(
-  db: Queryable,
-  batch: {
-    runId: string;
-    threadId: string;
-    owner: string | null;
-    events: NewEvent[];
-    notice: BatchNotice;
-  },
-): Promise<boolean> {
-  const { rows } = await db.query<{ n: number }>({
-    name: "lgql_append_events",
-    text: `WITH held AS (
+/** What an append writes: `held` guards it by the run's lease when $2 (the owner) is set. */
+const APPEND = `WITH held AS (
        SELECT 1 FROM run WHERE id = $1::uuid AND lease_owner = $2 AND status = 'RUNNING'
      ), ins AS (
        INSERT INTO run_event (id, run_id, thread_id, kind, namespace, payload)
@@ -89,26 +73,72 @@ export async function appendEvents(
        FROM jsonb_to_recordset($4::jsonb) AS e(id bigint, kind text, namespace text[], payload jsonb)
        WHERE $2::text IS NULL OR EXISTS (SELECT 1 FROM held)
        RETURNING 1
-     )
+     )`;
+
+export interface AppendBatch {
+  runId: string;
+  threadId: string;
+  owner: string | null;
+  events: NewEvent[];
+  notice: BatchNotice;
+}
+
+function appendValues(batch: AppendBatch): unknown[] {
+  return [
+    batch.runId,
+    batch.owner,
+    batch.threadId,
+    JSON.stringify(batch.events, wellFormed),
+    RUN_EVENTS_CHANNEL,
+    JSON.stringify(batch.notice),
+  ];
+}
+
+/**
+ * Appends a batch (one commit, one NOTIFY) and returns whether it was written. With `owner`,
+ * only while that worker still holds the run: a worker that lost its lease (stalled past it,
+ * while another resumed the run) must not interleave its stale events with the new attempt's.
+ */
+export async function appendEvents(db: Queryable, batch: AppendBatch): Promise<boolean> {
+  const { rows } = await db.query<{ n: number }>({
+    name: "lgql_append_events",
+    text: `${APPEND}
      SELECT n, (SELECT pg_notify($5, $6) WHERE n > 0) AS notified
      FROM (SELECT count(*)::int AS n FROM ins) AS c`,
-    values: [
-      batch.runId,
-      batch.owner,
-      batch.threadId,
-      JSON.stringify(batch.events, withoutNul),
-      RUN_EVENTS_CHANNEL,
-      JSON.stringify(batch.notice),
-    ],
+    values: appendValues(batch),
   });
   return (rows[0]?.n ?? 0) > 0;
 }
 
-/** jsonb cannot hold U+0000, which a tool's output may contain: it becomes U+FFFD. */
-function withoutNul(_key: string, value: unknown): unknown {
-  return typeof value === "string" && value.includes("\u0000")
-    ? value.replaceAll("\u0000", "\uFFFD")
-    : value;
+/**
+ * Appends a run's closing batch, in the transaction recording its end (thread locked), and says
+ * whether other runs of the thread ended within `withinSeconds` with no end in their log (see
+ * unendedRunsOfThread): asked in the same round trip, as it almost never finds one.
+ */
+export async function appendEndEvents(
+  db: Queryable,
+  batch: AppendBatch,
+  withinSeconds: number,
+): Promise<{ othersUnended: boolean }> {
+  const { rows } = await db.query<{ others_unended: boolean }>({
+    name: "lgql_append_end_events",
+    text: `${APPEND}
+     SELECT (SELECT pg_notify($5, $6) WHERE n > 0) AS notified,
+       EXISTS (${unendedRuns("$7")} AND r.thread_id = $3::uuid AND r.id <> $1::uuid) AS others_unended
+     FROM (SELECT count(*)::int AS n FROM ins) AS c`,
+    values: [...appendValues(batch), withinSeconds],
+  });
+  return { othersUnended: rows[0]?.others_unended ?? false };
+}
+
+/**
+ * jsonb cannot hold U+0000, nor a lone UTF-16 surrogate (a model's token may split a pair): each
+ * becomes U+FFFD rather than costing the batch.
+ */
+function wellFormed(_key: string, value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  const whole = value.isWellFormed() ? value : value.toWellFormed();
+  return whole.includes("\u0000") ? whole.replaceAll("\u0000", "\uFFFD") : whole;
 }
 
 /** A page of a run's (or a whole thread's) events after the cursor, in id order. */
@@ -256,15 +286,17 @@ export interface UnendedRun {
   lastId: number;
 }
 
-const UNENDED = `
-  SELECT r.id::text, r.thread_id::text, r.status::text, r.attempt, r.error, to_jsonb(r) AS row,
+/** Ended runs whose log lacks its end, ended within `within` (a parameter) seconds. */
+function unendedRuns(within: string): string {
+  return `SELECT r.id::text, r.thread_id::text, r.status::text, r.attempt, r.error, to_jsonb(r) AS row,
          coalesce(last.id, 0)::text AS last_id
   FROM run r
   LEFT JOIN LATERAL (SELECT id, kind FROM run_event WHERE run_id = r.id ORDER BY id DESC LIMIT 1) last
     ON true
   WHERE r.status IN ('SUCCESS', 'ERROR', 'TIMEOUT', 'INTERRUPTED')
-    AND r.ended_at > now() - make_interval(secs => $2)
+    AND r.ended_at > now() - make_interval(secs => ${within})
     AND last.kind IS DISTINCT FROM 'RUN_ENDED'`;
+}
 
 function unended(row: {
   id: string;
@@ -298,7 +330,7 @@ export async function unendedRunsOfThread(
 ): Promise<UnendedRun[]> {
   const { rows } = await client.query({
     name: "lgql_unended_runs_of_thread",
-    text: `${UNENDED} AND r.thread_id = $1::uuid AND r.id IS DISTINCT FROM $3::uuid
+    text: `${unendedRuns("$2")} AND r.thread_id = $1::uuid AND r.id IS DISTINCT FROM $3::uuid
      ORDER BY r.ended_at, r.created_at`,
     values: [threadId, withinSeconds, exceptRunId],
   });
@@ -312,7 +344,7 @@ export async function unendedRun(
 ): Promise<UnendedRun | null> {
   const { rows } = await client.query({
     name: "lgql_unended_run",
-    text: `${UNENDED} AND r.id = $1::uuid`,
+    text: `${unendedRuns("$2")} AND r.id = $1::uuid`,
     values: [runId, withinSeconds],
   });
   return rows[0] ? unended(rows[0]) : null;
