@@ -181,7 +181,7 @@ export function createExecutor(deps: ExecutorDeps) {
       await sink?.started(run);
       // The run's own view of the saver: its outcome is read from what it wrote (see finish).
       // A stateless run's thread is created with it: on its first attempt it holds nothing yet.
-      const fresh = run.onCompletion !== null && run.attempt === 1;
+      const fresh = claimed.threadFresh || (run.onCompletion !== null && run.attempt === 1);
       const view = new RunCheckpointView(deps.checkpointer, run.threadId, { fresh });
       graph = await graphFor(run, config, view);
       // A retried attempt whose run already checkpointed resumes from there: LangGraph sees the

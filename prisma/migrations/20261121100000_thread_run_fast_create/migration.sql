@@ -9,10 +9,12 @@
 --
 -- Returns no row when the thread does not exist. Otherwise `idle` says whether the thread has
 -- no run pending or running and is not waiting at an interrupt; when it is, `prev_thread` is
--- the last event of the thread's log (where the new run's attempt opens). The lock is held to
--- the end of the caller's statement, which inserts the run only when `idle`.
+-- the last event of the thread's log (where the new run's attempt opens) and `fresh` whether
+-- the thread has no checkpoint yet (the run then reads none: a state edit takes the same lock
+-- and commits its checkpoints before releasing it). The lock is held to the end of the
+-- caller's statement, which inserts the run only when `idle`.
 CREATE FUNCTION "lgql_lock_idle_thread"(p_thread uuid)
-RETURNS TABLE (idle boolean, prev_thread bigint)
+RETURNS TABLE (idle boolean, prev_thread bigint, fresh boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_status "ThreadStatus";
@@ -24,10 +26,44 @@ BEGIN
   IF v_status = 'INTERRUPTED' OR EXISTS (
     SELECT 1 FROM "run" r WHERE r.thread_id = p_thread AND r.status IN ('PENDING', 'RUNNING')
   ) THEN
-    RETURN QUERY SELECT false, NULL::bigint;
+    RETURN QUERY SELECT false, NULL::bigint, NULL::boolean;
     RETURN;
   END IF;
   RETURN QUERY SELECT true,
-    coalesce((SELECT max(e.id) FROM "run_event" e WHERE e.thread_id = p_thread), 0)::bigint;
+    coalesce((SELECT max(e.id) FROM "run_event" e WHERE e.thread_id = p_thread), 0)::bigint,
+    NOT EXISTS (SELECT 1 FROM "checkpoint" c WHERE c.thread_id = p_thread::text);
+END
+$$;
+
+-- A claim's start and lease are the clock's time, not its statement's: the statement may have
+-- begun before the run ahead of it ended, then waited for the thread's lock (as runs claimed at
+-- creation do; see lgql_lock_idle_thread's callers).
+CREATE OR REPLACE FUNCTION "lgql_claim_run"(p_run uuid, p_owner text, p_lease_seconds double precision, p_reserve integer)
+RETURNS TABLE (claimed "run", prev_run bigint, prev_thread bigint, ids bigint[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_thread uuid;
+  v_run "run";
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  SELECT r.thread_id INTO v_thread FROM "run" r WHERE r.id = p_run AND r.status = 'PENDING';
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  PERFORM 1 FROM "thread" WHERE id = v_thread FOR KEY SHARE;
+  UPDATE "run" r SET status = 'RUNNING', attempt = r.attempt + 1, lease_owner = p_owner,
+    lease_expires_at = clock_timestamp() + make_interval(secs => p_lease_seconds),
+    started_at = coalesce(r.started_at, clock_timestamp()), updated_at = now()
+  WHERE r.id = p_run AND r.status = 'PENDING' AND r.available_at <= now()
+    AND NOT EXISTS (SELECT 1 FROM "run" x WHERE x.thread_id = r.thread_id AND x.status = 'PENDING'
+                    AND (x.created_at, x.id) < (r.created_at, r.id))
+  RETURNING r.* INTO v_run;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  RETURN QUERY SELECT v_run,
+    coalesce((SELECT max(e.id) FROM "run_event" e WHERE e.run_id = p_run), 0)::bigint,
+    coalesce((SELECT max(e.id) FROM "run_event" e WHERE e.thread_id = v_thread), 0)::bigint,
+    ARRAY(SELECT nextval('run_event_id_seq'::regclass) FROM generate_series(1, p_reserve));
 END
 $$;

@@ -106,6 +106,8 @@ export interface LogPlace {
 export interface ClaimedRun {
   run: ExecutionRun;
   place: LogPlace;
+  /** Known to have no checkpoint yet (claimed with its creation, on a thread that has none). */
+  threadFresh: boolean;
 }
 
 /**
@@ -150,6 +152,7 @@ function claimedRun(row: Record<string, unknown>): ClaimedRun {
       prevThread: Number(row.prev_thread),
       ids: (row.ids as string[]).map(Number).sort((a, b) => a - b),
     },
+    threadFresh: row.thread_fresh === true,
   };
 }
 
@@ -275,12 +278,14 @@ function insertRunStatement(source = ""): string {
 /**
  * What a claimed insert returns besides the run: what executing it needs, as `lgql_claim_run`
  * returns it (a new run has no events before its attempt). `t` is the CTE holding the thread's
- * row as the statement leaves it; `prevThread` the thread's last event id, read after its lock.
+ * row as the statement leaves it; `prevThread` the thread's last event id, read after its lock;
+ * `fresh` whether the thread is known to have no checkpoint.
  */
 function claimColumns(
   prevThread = "(SELECT coalesce(max(e.id), 0) FROM run_event e WHERE e.thread_id = $2::uuid)",
+  fresh = "false",
 ): string {
-  return `a.graph_id AS assistant_graph_id, a.config AS assistant_config,
+  return `${fresh} AS thread_fresh, a.graph_id AS assistant_graph_id, a.config AS assistant_config,
        a.context AS assistant_context, a.metadata AS assistant_metadata,
        t.config AS thread_config, t.metadata AS thread_metadata, '0' AS prev_run,
        CASE WHEN $22::text IS NOT NULL THEN ${prevThread}::text END AS prev_thread,
@@ -382,7 +387,7 @@ export async function insertRunOnIdleThread(
     text: `WITH gate AS (SELECT * FROM lgql_lock_idle_thread($2::uuid)),
      inserted AS (${insertRunStatement("FROM gate WHERE gate.idle")}),
      t AS (${holdThreadStatement("AND EXISTS (SELECT 1 FROM inserted)")})
-     SELECT inserted.*, ${claimColumns("(SELECT prev_thread FROM gate)")},
+     SELECT inserted.*, ${claimColumns("(SELECT prev_thread FROM gate)", "(SELECT fresh FROM gate)")},
        (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $26::boolean) AS async_commit
      FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
     values: [...runValues(run, claim), graphId, options.durable],
