@@ -241,6 +241,38 @@ describe("delta storage of list channels", () => {
     expect(messagesOf(latest).map((m) => m.id)).toEqual(["h-0", "a-0", "h-1", "a-1", "h-2"]);
   });
 
+  it("looks up no base for a list its parent, written by the same saver, did not have", async () => {
+    const statements = () => {
+      let count = 0;
+      const onAcquire = () => {
+        count += 1;
+      };
+      pool.on("acquire", onAcquire);
+      return () => {
+        pool.off("acquire", onAcquire);
+        return count;
+      };
+    };
+    const writer = saver();
+    const driver = new ThreadDriver([writer], uuid6(1));
+    await driver.put({ step: 0 });
+    // The same saver: one statement, the put.
+    let done = statements();
+    await driver.put({ messages: [human(0)] });
+    expect(done()).toBe(1);
+    // Another saver (another process) cannot know: it asks the parent's row first.
+    const other = driver.continueWith([saver()]);
+    await other.put({ step: 1 });
+    const next = other.continueWith([saver()]);
+    done = statements();
+    await next.put({ messages: [human(0), ai(0)] });
+    expect(done()).toBe(2);
+    const rows = await blobRows(pool, driver.threadId, "messages");
+    expect(rows.map((r) => r.kind)).toEqual(["FULL", "DELTA"]);
+    const latest = await saver().getTuple({ configurable: { thread_id: driver.threadId } });
+    expect(messagesOf(latest).map((m) => m.id)).toEqual(["h-0", "a-0"]);
+  });
+
   it("builds on what it read even when revived messages re-serialise differently", async () => {
     // A revived AIMessageChunk serialises its kwargs in another order than the original.
     const chunk = (i: number) =>

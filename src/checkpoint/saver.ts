@@ -66,6 +66,8 @@ export interface CheckpointSaverOptions {
 
 const DEFAULT_SNAPSHOT_EVERY = 50;
 const DEFAULT_CACHE_ITEMS = 100_000;
+/** Threads whose last checkpoint written here is remembered (a few hundred bytes each). */
+const WRITTEN_THREADS = 10_000;
 
 /** What a put writes for one channel. */
 interface BlobPlan {
@@ -127,6 +129,14 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   private readonly lists: ListStateCache;
   private readonly shared: WeightedLru<LoadedValue> | null;
   private readonly synchronousCommit: "on" | "off" | null;
+  /**
+   * Per thread and namespace, the last checkpoint this saver wrote and the channels it versions:
+   * a list channel its child brings in for the first time has no base to look up.
+   */
+  private readonly lastWritten = new WeightedLru<{ id: string; channels: ReadonlySet<string> }>(
+    WRITTEN_THREADS,
+    () => 1,
+  );
 
   constructor(options: CheckpointSaverOptions) {
     super(options.serde);
@@ -239,6 +249,10 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
       plans.splice(0, plans.length, ...full);
     }
 
+    this.lastWritten.set(ListStateCache.key(threadId, checkpointNs, ""), {
+      id: checkpoint.id,
+      channels: new Set(Object.keys(checkpoint.channel_versions)),
+    });
     const inserted = new Map<string, number>();
     result.inserted_channels.forEach((channel, i) => {
       inserted.set(channel, result.inserted_depths[i] ?? 0);
@@ -329,6 +343,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   async deleteThread(threadId: string): Promise<void> {
     await this.pool.query(sql.deleteThread(String(threadId)));
     this.lists.deleteThread(String(threadId));
+    this.lastWritten.deleteThread(String(threadId));
     this.shared?.deleteThread(String(threadId));
   }
 
@@ -438,7 +453,11 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     if (slow.length === 0) return plans;
 
     const dbBases = new Map<string, ListBase>();
-    const unknown = slow.filter((s) => s.state === undefined).map((s) => s.channel);
+    const parent = this.lastWritten.get(ListStateCache.key(threadId, checkpointNs, ""));
+    const unknown = slow
+      .filter((s) => s.state === undefined)
+      .map((s) => s.channel)
+      .filter((channel) => parent?.id !== parentId || parent.channels.has(channel));
     if (unknown.length > 0 && parentId !== null) {
       const { rows } = await this.pool.query<sql.ListBaseRow>(
         sql.selectListBases(threadId, checkpointNs, parentId, unknown),
