@@ -3,18 +3,22 @@ import pg from "pg";
 import {
   CancelRunDocument,
   CancelRunsDocument,
+  CreateAssistantDocument,
   CreateRunDocument,
   CreateThreadDocument,
+  DeleteAssistantDocument,
   DeleteRunDocument,
   DeleteThreadDocument,
   RunDocument,
   type RunInput,
   RunResultDocument,
   RunsDocument,
+  SetAssistantVersionDocument,
   ThreadDocument,
   ThreadHistoryDocument,
   ThreadStateDocument,
   ThreadsWithRunsDocument,
+  UpdateAssistantDocument,
   UpdateThreadStateDocument,
   WaitRunDocument,
 } from "./gql/graphql.ts";
@@ -200,6 +204,46 @@ describe("runs on a thread", () => {
       first.run.id,
     );
     expect((await server.query(RunDocument, { id: first.run.id })).run).toBeNull();
+  });
+});
+
+describe("the run's assistant", () => {
+  it("is the assistant as it is now: updated, set back to a version, re-created", async () => {
+    // A run checks its nodes against its assistant's graph and records the graph on its thread:
+    // each must see the graph the assistant has at that moment.
+    const runAt = async (assistantId: string, node?: string) => {
+      const threadId = await newThread();
+      const { waitRun } = await server.query(WaitRunDocument, {
+        input: { assistantId, threadId, input: {}, ...(node ? { interruptBefore: [node] } : {}) },
+      });
+      expect(waitRun.run.status).toBe("SUCCESS");
+      const { thread } = await server.query(ThreadDocument, { id: threadId });
+      return (thread!.metadata as { graph_id: string }).graph_id;
+    };
+    const statelessAt = async (assistantId: string, node: string) => {
+      const { waitRun } = await server.query(WaitRunDocument, {
+        input: { assistantId, input: {}, interruptBefore: [node] },
+      });
+      expect(waitRun.run.status).toBe("SUCCESS");
+    };
+    const { createAssistant } = await server.query(CreateAssistantDocument, {
+      input: { graphId: "slow", config: { configurable: { steps: 1, delayMs: 0 } } },
+    });
+    const id = createAssistant.id;
+    expect(await runAt(id)).toBe("slow");
+    await server.query(UpdateAssistantDocument, { id, input: { graphId: "append" } });
+    expect(await runAt(id)).toBe("append");
+    expect(await runAt(id, "record")).toBe("append");
+    await statelessAt(id, "record");
+    await server.query(SetAssistantVersionDocument, { id, version: 1 });
+    expect(await runAt(id)).toBe("slow");
+    await statelessAt(id, "step");
+    await server.query(DeleteAssistantDocument, { id });
+    const gone = await server.request(WaitRunDocument, { input: { assistantId: id, input: {} } });
+    expect(errorOf(gone).extensions.code).toBe("NOT_FOUND");
+    await server.query(CreateAssistantDocument, { input: { assistantId: id, graphId: "append" } });
+    expect(await runAt(id)).toBe("append");
+    await statelessAt(id, "record");
   });
 });
 

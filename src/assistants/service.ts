@@ -4,7 +4,7 @@ import type { Caller } from "../auth/caller.ts";
 import { inScope } from "../auth/filters.ts";
 import { authorizedLookups } from "../auth/lookup.ts";
 import type { Database } from "../db/database.ts";
-import { assistantById } from "../db/sql/reads.ts";
+import { assistantById, stampedAssistantById } from "../db/sql/reads.ts";
 import {
   assistantVersionsPage,
   type Direction,
@@ -55,6 +55,9 @@ export interface UpdateAssistantInput {
   metadata?: unknown;
 }
 
+/** Assistants remembered for runs (see forRun); the oldest is forgotten first. */
+const REMEMBERED_ASSISTANTS = 1000;
+
 export function createAssistantService(deps: {
   db: Database;
   graphs: GraphRegistry;
@@ -102,10 +105,43 @@ export function createAssistantService(deps: {
 
   const { get, require } = authorizedLookups("assistant", find);
 
+  /**
+   * Assistants as runs last found them, with their row versions. Kept only for callers no
+   * assistant filter applies to. A run's insert checks the version (see runs' `assistantStamp`),
+   * so an assistant updated or re-created since costs that run a fresh lookup, never its config.
+   */
+  const forRuns = new Map<string, { assistant: Assistant; stamp: string }>();
+
   return {
     resolveId,
     get,
     require,
+
+    /**
+     * The assistant a run on `idOrGraphId` uses (NOT_FOUND as `require`). `stamp` is set when it
+     * comes from memory: the run's insert must find the assistant's row at that version. With
+     * `fresh`, it is read again.
+     */
+    async forRun(
+      caller: Caller,
+      idOrGraphId: string,
+      field: string,
+      fresh = false,
+    ): Promise<{ assistant: Assistant; stamp: string | null }> {
+      const id = resolveId(idOrGraphId);
+      const scope = id
+        ? await authz.authorize(caller, "assistants", "read", { assistant_id: id })
+        : null;
+      const remembered = id && scope === null && !fresh ? forRuns.get(id) : undefined;
+      if (remembered) return remembered;
+      const found = id ? await stampedAssistantById(pool, id, scope) : null;
+      if (!found) throw new NotFoundError(`assistant "${idOrGraphId}" not found`, { field });
+      if (scope === null) {
+        if (forRuns.size >= REMEMBERED_ASSISTANTS) forRuns.delete(forRuns.keys().next().value!);
+        forRuns.set(found.assistant.id, found);
+      }
+      return { assistant: found.assistant, stamp: null };
+    },
 
     async search(
       caller: Caller,

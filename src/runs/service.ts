@@ -10,7 +10,7 @@ import { runById, runStatus } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
 import { idsInScope, runsPage, runsPagesBy } from "../db/sql/search.ts";
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
-import type { Run, RunStatus } from "../generated/prisma/client.ts";
+import type { Assistant, Run, RunStatus } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
 import type { InterruptJson } from "../graphs/serialize.ts";
 import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
@@ -313,8 +313,13 @@ export function createRunService(deps: {
    * Validates a run (reading outside any transaction) and returns how to insert it into a
    * transaction, and what to announce once that transaction has committed.
    */
-  async function prepare(caller: Caller, input: RunInput) {
-    const assistant = await deps.assistants.require(caller, input.assistantId, "input.assistantId");
+  async function prepare(
+    caller: Caller,
+    input: RunInput,
+    found: { assistant: Assistant; stamp: string | null },
+    options: { runId?: string } = {},
+  ) {
+    const { assistant, stamp: assistantStamp } = found;
     const validated = validate(input);
     const { config, context } = validated;
     await checkNodes(assistant.graphId, "input.interruptBefore", input.interruptBefore);
@@ -322,7 +327,7 @@ export function createRunService(deps: {
     const stateless = input.threadId == null;
     const threadId = stateless ? randomUUID() : uuid(input.threadId!, "input.threadId");
     const strategy = input.multitaskStrategy ?? "ENQUEUE";
-    const runId = randomUUID();
+    const runId = options.runId ?? randomUUID();
     const cancels: RunControl[] = [];
     const scope = await authorizeCreate(
       caller,
@@ -374,6 +379,7 @@ export function createRunService(deps: {
       afterSeconds: input.afterSeconds ?? 0,
       cronId: input.cronId ?? null,
       authUser: caller.user,
+      assistantStamp,
     });
     const newThread = { graphId: assistant.graphId, metadata: newThreadMetadata };
     /**
@@ -451,6 +457,12 @@ export function createRunService(deps: {
       const inserted = stateless
         ? await sql.insertRunWithThread(client, row, newThread, announcement, claim)
         : await sql.insertRun(client, row, assistant.graphId, announcement, claim);
+      if (!inserted) {
+        if (assistantStamp) throw new StaleAssistant();
+        throw new NotFoundError(`assistant "${input.assistantId}" not found`, {
+          field: "input.assistantId",
+        });
+      }
       const { run } = inserted;
       if (announcement) await queue(client, { id: run.id, available_at: run.availableAt }, jobId);
       else if (!first) await dispatchNext(client, threadId);
@@ -479,14 +491,13 @@ export function createRunService(deps: {
     return { runId, insert, insertClaimedAlone, afterCommit };
   }
 
+  type Prepared = Awaited<ReturnType<typeof prepare>>;
+
   /**
    * Inserts a prepared run, starts it here when it was claimed with its insert, and announces
    * what its creation stopped.
    */
-  async function commit(
-    prepared: Awaited<ReturnType<typeof prepare>>,
-    options: { durable: boolean },
-  ): Promise<Run> {
+  async function commit(prepared: Prepared, options: { durable: boolean }): Promise<Run> {
     const slot = localWorker?.reserve() ?? null;
     let inserted: sql.InsertedRun;
     try {
@@ -503,8 +514,40 @@ export function createRunService(deps: {
     return inserted.run;
   }
 
+  /**
+   * Prepares and commits a run, with its assistant as remembered from an earlier run: one read
+   * less. If the assistant changed since, nothing is written and the run is prepared again from
+   * a fresh read.
+   */
+  async function prepareAndCommit(
+    caller: Caller,
+    input: RunInput,
+    options: { durable: boolean; runId?: string },
+  ): Promise<Run> {
+    const assistant = (fresh: boolean) =>
+      deps.assistants.forRun(caller, input.assistantId, "input.assistantId", fresh);
+    const afresh = async () =>
+      commit(await prepare(caller, input, await assistant(true), options), options);
+    const found = await assistant(false);
+    let prepared: Prepared;
+    try {
+      prepared = await prepare(caller, input, found, options);
+    } catch (error) {
+      // What the assistant as remembered refuses (a node its graph lacks), it may allow now.
+      if (found.stamp === null) throw error;
+      return afresh();
+    }
+    try {
+      return await commit(prepared, options);
+    } catch (error) {
+      // Thrown before anything commits; any other error may come after the run is committed.
+      if (!(error instanceof StaleAssistant)) throw error;
+    }
+    return afresh();
+  }
+
   async function create(caller: Caller, input: RunInput): Promise<Run> {
-    return commit(await prepare(caller, input), { durable: true });
+    return prepareAndCommit(caller, input, { durable: true });
   }
 
   /**
@@ -517,7 +560,13 @@ export function createRunService(deps: {
     caller: Caller,
     input: RunInput,
   ): Promise<{ runId: string; afterCommit: () => Promise<void> }> {
-    const prepared = await prepare(caller, input);
+    const found = await deps.assistants.forRun(
+      caller,
+      input.assistantId,
+      "input.assistantId",
+      true,
+    );
+    const prepared = await prepare(caller, input, found);
     await prepared.insert(client);
     return { runId: prepared.runId, afterCommit: prepared.afterCommit };
   }
@@ -661,13 +710,13 @@ export function createRunService(deps: {
 
     /** Starts a run and waits for its outcome (LangGraph's runs/wait). */
     async createAndWait(caller: Caller, input: RunInput, signal?: AbortSignal): Promise<RunResult> {
-      const prepared = await prepare(caller, input);
+      const runId = randomUUID();
       // Watching from before the run is committed: its end cannot be missed, nor need a read.
-      const watch = watchEnd(prepared.runId, { signal, checkNow: false });
+      const watch = watchEnd(runId, { signal, checkNow: false });
       try {
         // Promised to no one until its end, whose commit is durable and makes this one durable
         // first: the creation need not wait for its own WAL flush.
-        const run = await commit(prepared, { durable: false });
+        const run = await prepareAndCommit(caller, input, { durable: false, runId });
         await watch.ended;
         return result(caller, run.id);
       } finally {
@@ -843,3 +892,6 @@ function reviveOutcome(kept: RunResult): RunResult {
 }
 
 export type RunService = ReturnType<typeof createRunService>;
+
+/** A run's remembered assistant changed before the run was inserted (see prepareAndCommit). */
+class StaleAssistant extends Error {}

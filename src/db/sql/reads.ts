@@ -210,8 +210,30 @@ export async function assistantById(
       scope,
     ),
   );
-  const row = rows[0];
-  if (!row) return null;
+  return rows[0] ? rowToAssistant(rows[0]) : null;
+}
+
+/**
+ * The assistant (as assistantById) with its row version: `xmin`, the transaction that last wrote
+ * the row, which every update and every re-creation changes. See runs' `assistantStamp`.
+ */
+export async function stampedAssistantById(
+  pool: pg.Pool,
+  id: string,
+  scope: object | null,
+): Promise<{ assistant: Assistant; stamp: string } | null> {
+  const { rows } = await pool.query(
+    byId(
+      "assistant_stamped_by_id",
+      `SELECT ${ASSISTANT_COLUMNS}, xmin::text AS stamp FROM assistant WHERE id = $1::uuid`,
+      id,
+      scope,
+    ),
+  );
+  return rows[0] ? { assistant: rowToAssistant(rows[0]), stamp: rows[0].stamp } : null;
+}
+
+function rowToAssistant(row: pg.QueryResultRow): Assistant {
   return {
     id: row.id,
     graphId: row.graph_id,

@@ -237,6 +237,8 @@ export interface NewRun {
   afterSeconds: number;
   cronId: string | null;
   authUser: Record<string, unknown> | null;
+  /** The assistant's row version when it came from memory (see ASSISTANT_CURRENT), else null. */
+  assistantStamp: string | null;
 }
 
 const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
@@ -255,8 +257,16 @@ export interface CreationClaim {
   leaseSeconds: number;
 }
 
-/** Inserts the run from $1..$24 (see runValues); `source` may add a FROM/WHERE gating it. */
-function insertRunStatement(source = ""): string {
+/**
+ * The run's assistant is still at the version its creator read from memory ($25, a row version:
+ * see stampedAssistantById), or was read for this run ($25 null). Every insert of a run or of
+ * its thread checks it, so nothing is written with a stale assistant.
+ */
+const ASSISTANT_CURRENT = `EXISTS (SELECT 1 FROM assistant g
+       WHERE g.id = $3::uuid AND ($25::text IS NULL OR g.xmin::text = $25::text))`;
+
+/** Inserts the run from $1..$25 (see runValues); `from` and `condition` may gate it further. */
+function insertRunStatement(from = "", condition = "true"): string {
   return `INSERT INTO run (id, thread_id, assistant_id, cron_id, status, multitask_strategy,
        input, command, config, context, metadata, checkpoint, interrupt_before, interrupt_after,
        stream_modes, stream_subgraphs, durability, webhook, on_completion, on_disconnect,
@@ -271,7 +281,7 @@ function insertRunStatement(source = ""): string {
        CASE WHEN $22::text IS NULL THEN NULL
          ELSE clock_timestamp() + make_interval(secs => $23::double precision) END,
        CASE WHEN $22::text IS NULL THEN NULL ELSE clock_timestamp() END
-     ${source}
+     ${from} WHERE ${ASSISTANT_CURRENT} AND ${condition}
      RETURNING *`;
 }
 
@@ -293,12 +303,12 @@ function claimColumns(
          ARRAY(SELECT nextval('run_event_id_seq'::regclass) FROM generate_series(1, $24::int))::text[] END AS ids`;
 }
 
-/** Marks a thread as held by a new run (see insertRun); `gate` may add a condition. */
-function holdThreadStatement(gate = ""): string {
-  return `UPDATE thread SET status = 'BUSY', graph_id = coalesce(graph_id, $25),
-         metadata = metadata || jsonb_build_object('graph_id', coalesce(graph_id, $25), 'assistant_id', $3::text),
+/** Marks a thread as held by the run `inserted` (see insertRun), if there is one. */
+function holdThreadStatement(): string {
+  return `UPDATE thread SET status = 'BUSY', graph_id = coalesce(graph_id, $26),
+         metadata = metadata || jsonb_build_object('graph_id', coalesce(graph_id, $26), 'assistant_id', $3::text),
          updated_at = now()
-       WHERE id = $2::uuid ${gate}
+       WHERE id = $2::uuid AND EXISTS (SELECT 1 FROM inserted)
        RETURNING config, metadata`;
 }
 
@@ -328,6 +338,7 @@ function runValues(run: NewRun, claim: CreationClaim | null): unknown[] {
     claim?.owner ?? null,
     claim?.leaseSeconds ?? 0,
     FIRST_EVENT_BLOCK,
+    run.assistantStamp,
   ];
 }
 
@@ -348,7 +359,8 @@ function insertedRun(row: Record<string, unknown>): InsertedRun {
  * run's graph, and (as LangGraph records it) carrying graph_id and assistant_id in its metadata.
  * One statement. `announcement` (a RUNS_CHANNEL payload, or null) is NOTIFYed with it, delivered
  * at commit; with `claim`, the run is inserted claimed instead (the caller holds the thread's row
- * lock and knows the run is first in line and due).
+ * lock and knows the run is first in line and due). Null when the run's assistant is no longer
+ * at `assistantStamp`: nothing was written.
  */
 export async function insertRun(
   client: Queryable,
@@ -356,24 +368,24 @@ export async function insertRun(
   graphId: string,
   announcement: string | null,
   claim: CreationClaim | null = null,
-): Promise<InsertedRun> {
+): Promise<InsertedRun | null> {
   const { rows } = await client.query({
     name: "lgql_insert_run",
     text: `WITH inserted AS (${insertRunStatement()}), t AS (${holdThreadStatement()})
      SELECT inserted.*, ${claimColumns()},
-       (SELECT pg_notify($26, $27) WHERE $27::text IS NOT NULL) AS announced
+       (SELECT pg_notify($27, $28) WHERE $28::text IS NOT NULL) AS announced
      FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
     values: [...runValues(run, claim), graphId, RUNS_CHANNEL, announcement],
   });
-  return insertedRun(rows[0]);
+  return rows[0] ? insertedRun(rows[0]) : null;
 }
 
 /**
  * Inserts a run claimed (see CreationClaim) on an existing thread, in one statement of its own,
  * only if the thread is idle: no run pending or running, not waiting at an interrupt (decided
- * under the thread's row lock by `lgql_lock_idle_thread`). Returns null when it is not, or does
- * not exist: nothing was written, and the caller takes the general path. Committed
- * asynchronously unless `durable`.
+ * under the thread's row lock by `lgql_lock_idle_thread`). Returns null when it is not, does not
+ * exist, or the assistant changed (as insertRun): nothing was written, and the caller takes the
+ * general path. Committed asynchronously unless `durable`.
  */
 export async function insertRunOnIdleThread(
   db: Queryable,
@@ -385,10 +397,10 @@ export async function insertRunOnIdleThread(
   const { rows } = await db.query({
     name: "lgql_insert_run_on_idle_thread",
     text: `WITH gate AS (SELECT * FROM lgql_lock_idle_thread($2::uuid)),
-     inserted AS (${insertRunStatement("FROM gate WHERE gate.idle")}),
-     t AS (${holdThreadStatement("AND EXISTS (SELECT 1 FROM inserted)")})
+     inserted AS (${insertRunStatement("FROM gate", "gate.idle")}),
+     t AS (${holdThreadStatement()})
      SELECT inserted.*, ${claimColumns("(SELECT prev_thread FROM gate)", "(SELECT fresh FROM gate)")},
-       (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $26::boolean) AS async_commit
+       (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $27::boolean) AS async_commit
      FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
     values: [...runValues(run, claim), graphId, options.durable],
   });
@@ -398,7 +410,8 @@ export async function insertRunOnIdleThread(
 /**
  * Inserts a run together with the (temporary) thread it creates, BUSY from the start, and
  * NOTIFYs `announcement` or inserts the run claimed (see insertRun). Outside a transaction the
- * statement is one, committed asynchronously unless `durable`.
+ * statement is one, committed asynchronously unless `durable`. Null, with nothing written, when
+ * the assistant changed (as insertRun).
  */
 export async function insertRunWithThread(
   client: Queryable,
@@ -407,17 +420,17 @@ export async function insertRunWithThread(
   announcement: string | null,
   claim: CreationClaim | null = null,
   options: { durable: boolean } = { durable: true },
-): Promise<InsertedRun> {
+): Promise<InsertedRun | null> {
   const { rows } = await client.query({
     name: "lgql_insert_run_with_thread",
     text: `WITH t AS (
        INSERT INTO thread (id, status, metadata, graph_id, updated_at)
-       VALUES ($2::uuid, 'BUSY', $25::jsonb, $26, now())
+       SELECT $2::uuid, 'BUSY', $26::jsonb, $27, now() WHERE ${ASSISTANT_CURRENT}
        RETURNING config, metadata
      ), inserted AS (${insertRunStatement()})
      SELECT inserted.*, ${claimColumns()},
-       (SELECT pg_notify($27, $28) WHERE $28::text IS NOT NULL) AS announced,
-       (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $29::boolean) AS async_commit
+       (SELECT pg_notify($28, $29) WHERE $29::text IS NOT NULL) AS announced,
+       (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $30::boolean) AS async_commit
      FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
     values: [
       ...runValues(run, claim),
@@ -428,7 +441,7 @@ export async function insertRunWithThread(
       options.durable,
     ],
   });
-  return insertedRun(rows[0]);
+  return rows[0] ? insertedRun(rows[0]) : null;
 }
 
 export async function lockRun(
