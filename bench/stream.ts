@@ -410,7 +410,12 @@ async function latencyBare(bare: BareProcess, transport: "ws" | "sse"): Promise<
     if (idle > 5_000) failed = new Error(`${TICKS - seen} events never arrived`);
   }
   await client?.dispose();
-  if (failed !== null) throw new Error(`YOGA0 over ${transport} failed`, { cause: failed });
+  // The baseline's own loss is reported, not fatal: the figures of the other subjects still stand.
+  if (failed !== null) {
+    const reason =
+      failed instanceof Error ? failed.message : `closed (${(failed as { code?: number }).code})`;
+    console.log(`YOGA0 over ${transport}: ${reason}; the row shows what arrived`);
+  }
   return lat.values();
 }
 

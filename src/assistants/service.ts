@@ -55,7 +55,7 @@ export interface UpdateAssistantInput {
   metadata?: unknown;
 }
 
-/** Assistants remembered for runs (see forRun); the oldest is forgotten first. */
+/** Assistants remembered for runs (see forRun); the least recently used is forgotten first. */
 const REMEMBERED_ASSISTANTS = 1000;
 
 export function createAssistantService(deps: {
@@ -133,10 +133,15 @@ export function createAssistantService(deps: {
         ? await authz.authorize(caller, "assistants", "read", { assistant_id: id })
         : null;
       const remembered = id && scope === null && !fresh ? forRuns.get(id) : undefined;
-      if (remembered) return remembered;
+      if (remembered) {
+        forRuns.delete(remembered.assistant.id);
+        forRuns.set(remembered.assistant.id, remembered);
+        return remembered;
+      }
       const found = id ? await stampedAssistantById(pool, id, scope) : null;
       if (!found) throw new NotFoundError(`assistant "${idOrGraphId}" not found`, { field });
       if (scope === null) {
+        forRuns.delete(found.assistant.id);
         if (forRuns.size >= REMEMBERED_ASSISTANTS) forRuns.delete(forRuns.keys().next().value!);
         forRuns.set(found.assistant.id, found);
       }

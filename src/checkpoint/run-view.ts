@@ -39,8 +39,9 @@ export class RunCheckpointView extends BaseCheckpointSaver {
   #fresh: boolean;
 
   /**
-   * `fresh`: the thread was created with the run, which has written nothing yet (a stateless
-   * run's first attempt), so its first read needs no query.
+   * `fresh`: the thread holds no checkpoint yet and the run has written nothing (a stateless
+   * run's first attempt, or a run claimed with its creation on a thread without checkpoints), so
+   * its first read needs no query.
    */
   constructor(
     private readonly saver: BaseCheckpointSaver,

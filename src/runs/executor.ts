@@ -180,7 +180,8 @@ export function createExecutor(deps: ExecutorDeps) {
     try {
       await sink?.started(run);
       // The run's own view of the saver: its outcome is read from what it wrote (see finish).
-      // A stateless run's thread is created with it: on its first attempt it holds nothing yet.
+      // Nothing to read on a thread known to have no checkpoint (see lgql_lock_idle_thread), nor on
+      // a stateless run's first attempt: its thread was created with it.
       const fresh = claimed.threadFresh || (run.onCompletion !== null && run.attempt === 1);
       const view = new RunCheckpointView(deps.checkpointer, run.threadId, { fresh });
       graph = await graphFor(run, config, view);

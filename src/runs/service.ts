@@ -322,8 +322,14 @@ export function createRunService(deps: {
     const { assistant, stamp: assistantStamp } = found;
     const validated = validate(input);
     const { config, context } = validated;
-    await checkNodes(assistant.graphId, "input.interruptBefore", input.interruptBefore);
-    await checkNodes(assistant.graphId, "input.interruptAfter", input.interruptAfter);
+    try {
+      await checkNodes(assistant.graphId, "input.interruptBefore", input.interruptBefore);
+      await checkNodes(assistant.graphId, "input.interruptAfter", input.interruptAfter);
+    } catch (error) {
+      // The graph as remembered lacks a node: the assistant's graph may have changed since.
+      if (assistantStamp !== null) throw new StaleAssistant();
+      throw error;
+    }
     const stateless = input.threadId == null;
     const threadId = stateless ? randomUUID() : uuid(input.threadId!, "input.threadId");
     const strategy = input.multitaskStrategy ?? "ENQUEUE";
@@ -335,7 +341,8 @@ export function createRunService(deps: {
       { runId, threadId: stateless ? null : threadId, assistantId: assistant.id },
       validated,
     );
-    const metadata = validated.metadata;
+    // The run's own copy: its creation may add to it (superseded_interrupts), and may be retried.
+    const metadata = { ...validated.metadata };
     // A thread the run creates (stateless, or ifNotExists CREATE) carries the run's metadata as
     // on LangGraph Platform, plus what the create_run filters require, so its creator can see
     // it; a thread the filters would still hide is refused (never created behind their back).
@@ -474,9 +481,10 @@ export function createRunService(deps: {
     /**
      * A run due now, claimed as it is created, is one statement, its own transaction, without
      * BEGIN and COMMIT round trips: stateless (nothing else to do, no lock to take), or on a
-     * thread found idle under its lock (nothing to supersede or wait for). Null when the thread
-     * was not idle: nothing was written. Auth filters on the thread are checked on the general
-     * path.
+     * thread found idle under its lock (nothing to supersede or wait for). Null, with nothing
+     * written, when the thread is not idle or does not exist, or the remembered assistant
+     * changed: the general path then decides. Auth filters on the thread are checked on the
+     * general path.
      */
     const unscoped = scope === null || Object.keys(scope).length === 0;
     const insertClaimedAlone = input.afterSeconds
@@ -526,24 +534,13 @@ export function createRunService(deps: {
   ): Promise<Run> {
     const assistant = (fresh: boolean) =>
       deps.assistants.forRun(caller, input.assistantId, "input.assistantId", fresh);
-    const afresh = async () =>
-      commit(await prepare(caller, input, await assistant(true), options), options);
-    const found = await assistant(false);
-    let prepared: Prepared;
     try {
-      prepared = await prepare(caller, input, found, options);
-    } catch (error) {
-      // What the assistant as remembered refuses (a node its graph lacks), it may allow now.
-      if (found.stamp === null) throw error;
-      return afresh();
-    }
-    try {
-      return await commit(prepared, options);
+      return await commit(await prepare(caller, input, await assistant(false), options), options);
     } catch (error) {
       // Thrown before anything commits; any other error may come after the run is committed.
       if (!(error instanceof StaleAssistant)) throw error;
     }
-    return afresh();
+    return commit(await prepare(caller, input, await assistant(true), options), options);
   }
 
   async function create(caller: Caller, input: RunInput): Promise<Run> {
@@ -713,6 +710,8 @@ export function createRunService(deps: {
       const runId = randomUUID();
       // Watching from before the run is committed: its end cannot be missed, nor need a read.
       const watch = watchEnd(runId, { signal, checkNow: false });
+      // An abort while the run is prepared rejects `ended` before anything awaits it.
+      watch.ended.catch(() => {});
       try {
         // Promised to no one until its end, whose commit is durable and makes this one durable
         // first: the creation need not wait for its own WAL flush.

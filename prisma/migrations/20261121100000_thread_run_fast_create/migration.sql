@@ -5,17 +5,24 @@
 -- COMMIT). That statement must lock the thread's row before it decides the thread is idle, and
 -- decide it from a snapshot taken after the lock is granted: otherwise a run another creator
 -- committed while this one waited for the lock would be missed, and two runs of the thread
--- would execute at once. Hence a function, whose statements each take a fresh snapshot.
+-- would execute at once. Hence a function, whose statements each take a fresh snapshot. For the
+-- same reason the thread is marked as held by the new run here (BUSY, bound to the run's graph,
+-- as LangGraph records it), not by the caller's statement, whose snapshot may predate the
+-- thread's row.
 --
 -- Returns no row when the thread does not exist. Otherwise `idle` says whether the thread has
--- no run pending or running and is not waiting at an interrupt; when it is, `prev_thread` is
--- the last event of the thread's log (where the new run's attempt opens) and `fresh` whether
--- the thread has no checkpoint yet (the run then reads none: a state edit takes the same lock
--- and commits its checkpoints before releasing it). The lock is held to the end of the
--- caller's statement, which inserts the run only when `idle`.
-CREATE FUNCTION "lgql_lock_idle_thread"(p_thread uuid)
-RETURNS TABLE (idle boolean, prev_thread bigint, fresh boolean)
+-- no run pending or running, is not waiting at an interrupt, and the run's assistant is still at
+-- the row version its creator read (`p_assistant_stamp`, null: any). When it is, the thread is
+-- held, and the function returns the thread's config and metadata as held, the last event of its
+-- log (`prev_thread`, where the new run's attempt opens) and whether it has no checkpoint yet
+-- (`fresh`: the run then reads none; runs and state edits write checkpoints under this lock; a
+-- thread created with supersteps, or copied, gets its checkpoints just after its row commits,
+-- and a run created on it in that moment starts from an empty state). The lock is held to the
+-- end of the caller's statement, which inserts the run only when `idle`.
+CREATE FUNCTION "lgql_lock_idle_thread"(p_thread uuid, p_assistant uuid, p_assistant_stamp text, p_graph text)
+RETURNS TABLE (idle boolean, prev_thread bigint, fresh boolean, config jsonb, metadata jsonb)
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
   v_status "ThreadStatus";
 BEGIN
@@ -23,15 +30,30 @@ BEGIN
   IF NOT FOUND THEN
     RETURN;
   END IF;
-  IF v_status = 'INTERRUPTED' OR EXISTS (
-    SELECT 1 FROM "run" r WHERE r.thread_id = p_thread AND r.status IN ('PENDING', 'RUNNING')
-  ) THEN
-    RETURN QUERY SELECT false, NULL::bigint, NULL::boolean;
+  IF v_status = 'INTERRUPTED'
+    OR EXISTS (SELECT 1 FROM "run" r
+               WHERE r.thread_id = p_thread AND r.status IN ('PENDING', 'RUNNING'))
+    OR NOT EXISTS (SELECT 1 FROM "assistant" a
+                   WHERE a.id = p_assistant
+                     AND (p_assistant_stamp IS NULL OR a.xmin::text = p_assistant_stamp))
+  THEN
+    RETURN QUERY SELECT false, NULL::bigint, NULL::boolean, NULL::jsonb, NULL::jsonb;
     RETURN;
   END IF;
-  RETURN QUERY SELECT true,
-    coalesce((SELECT max(e.id) FROM "run_event" e WHERE e.thread_id = p_thread), 0)::bigint,
-    NOT EXISTS (SELECT 1 FROM "checkpoint" c WHERE c.thread_id = p_thread::text);
+  RETURN QUERY
+    WITH held AS (
+      UPDATE "thread" t SET status = 'BUSY', graph_id = coalesce(t.graph_id, p_graph),
+        metadata = t.metadata || jsonb_build_object(
+          'graph_id', coalesce(t.graph_id, p_graph), 'assistant_id', p_assistant::text),
+        updated_at = now()
+      WHERE t.id = p_thread
+      RETURNING t.config, t.metadata
+    )
+    SELECT true,
+      coalesce((SELECT max(e.id) FROM "run_event" e WHERE e.thread_id = p_thread), 0)::bigint,
+      NOT EXISTS (SELECT 1 FROM "checkpoint" c WHERE c.thread_id = p_thread::text),
+      held.config, held.metadata
+    FROM held;
 END
 $$;
 

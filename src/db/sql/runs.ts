@@ -382,10 +382,10 @@ export async function insertRun(
 
 /**
  * Inserts a run claimed (see CreationClaim) on an existing thread, in one statement of its own,
- * only if the thread is idle: no run pending or running, not waiting at an interrupt (decided
- * under the thread's row lock by `lgql_lock_idle_thread`). Returns null when it is not, does not
- * exist, or the assistant changed (as insertRun): nothing was written, and the caller takes the
- * general path. Committed asynchronously unless `durable`.
+ * only if the thread is idle: no run pending or running, not waiting at an interrupt (decided,
+ * and the thread held, under its row lock by `lgql_lock_idle_thread`). Returns null when it is
+ * not, does not exist, or the assistant changed (as insertRun): nothing was written, and the
+ * caller takes the general path. Committed asynchronously unless `durable`.
  */
 export async function insertRunOnIdleThread(
   db: Queryable,
@@ -396,9 +396,9 @@ export async function insertRunOnIdleThread(
 ): Promise<InsertedRun | null> {
   const { rows } = await db.query({
     name: "lgql_insert_run_on_idle_thread",
-    text: `WITH gate AS (SELECT * FROM lgql_lock_idle_thread($2::uuid)),
+    text: `WITH gate AS (SELECT * FROM lgql_lock_idle_thread($2::uuid, $3::uuid, $25::text, $26)),
      inserted AS (${insertRunStatement("FROM gate", "gate.idle")}),
-     t AS (${holdThreadStatement()})
+     t AS (SELECT gate.config, gate.metadata FROM gate WHERE gate.idle)
      SELECT inserted.*, ${claimColumns("(SELECT prev_thread FROM gate)", "(SELECT fresh FROM gate)")},
        (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $27::boolean) AS async_commit
      FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
