@@ -15,11 +15,12 @@ export interface Database {
   /**
    * Runs `fn` in a transaction on one pooled connection: committed if it returns, else rolled
    * back. `durable: false` commits without waiting for the WAL flush: only for work nobody has
-   * been told of yet, which the next durable commit (any later one) makes durable too.
+   * been told of yet, which the next durable commit (any later one) makes durable too. `opening`:
+   * a parameterless statement (from src/db/sql/) sent with BEGIN, in the same round trip.
    */
   transaction<T>(
     fn: (client: pg.PoolClient) => Promise<T>,
-    options?: { durable?: boolean },
+    options?: { durable?: boolean; opening?: string },
   ): Promise<T>;
   close(): Promise<void>;
 }
@@ -69,10 +70,10 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
     async transaction(fn, options) {
       const client = await pool.connect();
       try {
-        // One round trip either way (a simple query may hold several statements).
-        await client.query(
-          options?.durable === false ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN",
-        );
+        // One round trip however many statements (a simple query may hold several).
+        const begin =
+          options?.durable === false ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN";
+        await client.query(options?.opening ? `${begin}; ${options.opening}` : begin);
         const result = await fn(client);
         await client.query("COMMIT");
         return result;

@@ -294,34 +294,37 @@ export function createExecutor(deps: ExecutorDeps) {
     };
     let ended: Run | null = null;
     try {
+      // The thread's lock, taken with BEGIN, orders this end against runs being created.
       ended = await recordEnd(run.id, sink, (endStream) =>
-        deps.runs.transaction(async (client) => {
-          await sql.lockThread(client, run.threadId);
-          const finished = await sql.finishRun(
-            client,
-            run.id,
-            owner,
-            end,
-            { state, settled: settledStatus(end.status, state) },
-            deps.runs.endAnnouncement(run.id),
-          );
-          if (!finished) return null;
-          const { run: endedRow, next } = finished;
-          // Kept before the commit: the announcement's echo may reach this process's waiters
-          // before the commit's reply reaches us.
-          deps.runs.keepOutcome(kept(endedRow));
-          for (const hook of deps.onFinish ?? []) await hook(client, endedRow);
-          await settle?.(client);
-          // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
-          await endStream?.(client, endedRow, outcome);
-          if (deleteThread) {
-            await deps.runs.saveOutcome(client, kept(endedRow));
-            await sql.deleteThreadRow(client, run.threadId);
-          } else if (next) {
-            await deps.runs.announce(client, next);
-          }
-          return endedRow;
-        }),
+        deps.runs.transaction(
+          async (client) => {
+            const finished = await sql.finishRun(
+              client,
+              run.id,
+              owner,
+              end,
+              { state, settled: settledStatus(end.status, state) },
+              deps.runs.endAnnouncement(run.id),
+            );
+            if (!finished) return null;
+            const { run: endedRow, next } = finished;
+            // Kept before the commit: the announcement's echo may reach this process's waiters
+            // before the commit's reply reaches us.
+            deps.runs.keepOutcome(kept(endedRow));
+            for (const hook of deps.onFinish ?? []) await hook(client, endedRow);
+            await settle?.(client);
+            // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
+            await endStream?.(client, endedRow, outcome);
+            if (deleteThread) {
+              await deps.runs.saveOutcome(client, kept(endedRow));
+              await sql.deleteThreadRow(client, run.threadId);
+            } else if (next) {
+              await deps.runs.announce(client, next);
+            }
+            return endedRow;
+          },
+          { opening: sql.lockThreadOpening(run.threadId) },
+        ),
       );
     } finally {
       sink?.ended(ended !== null);

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Run } from "../../generated/prisma/client.ts";
+import { isUuid } from "../../validation.ts";
 import { FIRST_EVENT_BLOCK } from "./events.ts";
 import { type ExecutionRun, executionRun, rowToRun } from "./reads.ts";
 
@@ -50,6 +51,16 @@ export async function lockThread(
     values: [threadId],
   });
   return rows[0] ?? null;
+}
+
+/**
+ * lockThread without its answer, to open a transaction with (see Database.transaction: sent with
+ * BEGIN in one round trip). A simple query takes no parameters: the id is inlined, so it must be
+ * a UUID.
+ */
+export function lockThreadOpening(threadId: string): string {
+  if (!isUuid(threadId)) throw new Error(`lockThreadOpening: not a UUID: ${threadId}`);
+  return `SELECT 1 FROM thread WHERE id = '${threadId}'::uuid FOR UPDATE`;
 }
 
 export interface InFlightRun {
