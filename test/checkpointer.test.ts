@@ -58,6 +58,19 @@ afterAll(async () => {
 const saver = (snapshotEvery?: number): PrismaCheckpointSaver =>
   createCheckpointSaver({ pool, snapshotEvery });
 
+/** Counts the pool's connection checkouts (one per statement outside a transaction) until read. */
+const acquisitions = () => {
+  let count = 0;
+  const onAcquire = () => {
+    count += 1;
+  };
+  pool.on("acquire", onAcquire);
+  return () => {
+    pool.off("acquire", onAcquire);
+    return count;
+  };
+};
+
 const human = (i: number, text = `question ${i} `.repeat(20)) =>
   new HumanMessage({ id: `h-${i}`, content: text });
 const ai = (i: number, text = `answer ${i} `.repeat(30)) =>
@@ -242,29 +255,18 @@ describe("delta storage of list channels", () => {
   });
 
   it("looks up no base for a list its parent, written by the same saver, did not have", async () => {
-    const statements = () => {
-      let count = 0;
-      const onAcquire = () => {
-        count += 1;
-      };
-      pool.on("acquire", onAcquire);
-      return () => {
-        pool.off("acquire", onAcquire);
-        return count;
-      };
-    };
     const writer = saver();
     const driver = new ThreadDriver([writer], uuid6(1));
     await driver.put({ step: 0 });
     // The same saver: one statement, the put.
-    let done = statements();
+    let done = acquisitions();
     await driver.put({ messages: [human(0)] });
     expect(done()).toBe(1);
     // Another saver (another process) cannot know: it asks the parent's row first.
     const other = driver.continueWith([saver()]);
     await other.put({ step: 1 });
     const next = other.continueWith([saver()]);
-    done = statements();
+    done = acquisitions();
     await next.put({ messages: [human(0), ai(0)] });
     expect(done()).toBe(2);
     const rows = await blobRows(pool, driver.threadId, "messages");
@@ -638,18 +640,6 @@ describe("a run's view of the saver", () => {
       }),
     );
 
-  const acquisitions = () => {
-    let count = 0;
-    const onAcquire = () => {
-      count += 1;
-    };
-    pool.on("acquire", onAcquire);
-    return () => {
-      pool.off("acquire", onAcquire);
-      return count;
-    };
-  };
-
   it("reads the run's outcome from what it wrote, as the saver would read it back", async () => {
     const stored = saver();
     const Review = Annotation.Root({ ...MessagesAnnotation.spec, approved: Annotation<string>() });
@@ -694,6 +684,47 @@ describe("a run's view of the saver", () => {
     }
     const last = await build(stored).getState(config);
     expect(last.values.approved).toBe("seen 7");
+  });
+
+  it("commits a run's writes without waiting for the WAL flush unless told to wait", async () => {
+    // What each statement committed with, as the database saw it (a trigger records it).
+    await pool.query(`
+      CREATE TABLE test_commit_modes (thread_id text, mode text);
+      CREATE FUNCTION test_record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO test_commit_modes VALUES (NEW.thread_id, current_setting('synchronous_commit'));
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_record_commit_mode AFTER INSERT ON checkpoint
+        FOR EACH ROW EXECUTE FUNCTION test_record_commit_mode();
+      CREATE TRIGGER test_record_commit_mode AFTER INSERT ON checkpoint_write
+        FOR EACH ROW EXECUTE FUNCTION test_record_commit_mode();`);
+    try {
+      const stored = saver();
+      const modes = async (waitForFlush: boolean) => {
+        const threadId = uuid6(1);
+        const view = new RunCheckpointView(stored, threadId, { waitForFlush });
+        const driver = new ThreadDriver([view], threadId);
+        await driver.put({ messages: [human(0)] });
+        await view.putWrites(driver.configs[0]!, [["messages", [ai(0)]]], "task");
+        const { rows } = await pool.query(
+          "SELECT DISTINCT mode FROM test_commit_modes WHERE thread_id = $1",
+          [threadId],
+        );
+        return rows.map((r) => r.mode);
+      };
+      expect(await modes(false)).toEqual(["off"]);
+      expect(await modes(true)).toEqual(["on"]);
+      // The setting is the statement's own: the connection keeps the server's.
+      const { rows } = await pool.query("SHOW synchronous_commit");
+      expect(rows[0].synchronous_commit).toBe("on");
+    } finally {
+      await pool.query(`
+        DROP TRIGGER test_record_commit_mode ON checkpoint;
+        DROP TRIGGER test_record_commit_mode ON checkpoint_write;
+        DROP FUNCTION test_record_commit_mode();
+        DROP TABLE test_commit_modes;`);
+    }
   });
 
   it("a fresh view (a thread created with its run) reads nothing back before it writes", async () => {

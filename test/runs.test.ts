@@ -207,6 +207,50 @@ describe("runs on a thread", () => {
   });
 });
 
+describe("durability", () => {
+  it("only SYNC waits for each checkpoint's WAL flush; the run's end is durable either way", async () => {
+    // What each checkpoint statement committed with, as the database saw it.
+    await sql.query(`
+      CREATE TABLE test_commit_modes (thread_id text, mode text);
+      CREATE FUNCTION test_record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO test_commit_modes VALUES (NEW.thread_id, current_setting('synchronous_commit'));
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_record_commit_mode AFTER INSERT ON checkpoint
+        FOR EACH ROW EXECUTE FUNCTION test_record_commit_mode();
+      CREATE TRIGGER test_record_end_mode AFTER UPDATE OF ended_at ON run
+        FOR EACH ROW EXECUTE FUNCTION test_record_commit_mode();`);
+    try {
+      const modes = async (durability: "SYNC" | "ASYNC" | "EXIT") => {
+        const threadId = await newThread();
+        await waitRun({ threadId, assistantId: "append", input: { items: [1] }, durability });
+        const { rows } = await sql.query(
+          "SELECT mode, count(*)::int AS n FROM test_commit_modes WHERE thread_id = $1 GROUP BY mode ORDER BY mode",
+          [threadId],
+        );
+        return rows;
+      };
+      // The run row's end (one row, "on") and its checkpoints.
+      expect(await modes("SYNC")).toEqual([{ mode: "on", n: 4 }]);
+      expect(await modes("ASYNC")).toEqual([
+        { mode: "off", n: 3 },
+        { mode: "on", n: 1 },
+      ]);
+      expect(await modes("EXIT")).toEqual([
+        { mode: "off", n: 1 },
+        { mode: "on", n: 1 },
+      ]);
+    } finally {
+      await sql.query(`
+        DROP TRIGGER test_record_commit_mode ON checkpoint;
+        DROP TRIGGER test_record_end_mode ON run;
+        DROP FUNCTION test_record_commit_mode();
+        DROP TABLE test_commit_modes;`);
+    }
+  });
+});
+
 describe("the run's assistant", () => {
   it("is the assistant as it is now: updated, set back to a version, re-created", async () => {
     // A run checks its nodes against its assistant's graph and records the graph on its thread:

@@ -9,7 +9,25 @@ import {
   type CheckpointTuple,
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
+import type { CommitOptions } from "./saver.ts";
 import { replacesKept, writeIndex } from "./writes.ts";
+
+/** A saver whose writes can be told not to wait for the WAL flush (see CommitOptions). */
+type RunSaver = BaseCheckpointSaver & {
+  put(
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    newVersions: ChannelVersions,
+    options?: CommitOptions,
+  ): Promise<RunnableConfig>;
+  putWrites(
+    config: RunnableConfig,
+    writes: PendingWrite[],
+    taskId: string,
+    options?: CommitOptions,
+  ): Promise<void>;
+};
 
 interface Written {
   config: RunnableConfig;
@@ -38,18 +56,25 @@ export class RunCheckpointView extends BaseCheckpointSaver {
   /** The thread holds no checkpoint but what this run writes (see the constructor). */
   #fresh: boolean;
 
+  /** How this run's writes commit. */
+  readonly #commit: CommitOptions;
+
   /**
    * `fresh`: the thread holds no checkpoint yet and the run has written nothing (a stateless
    * run's first attempt, or a run claimed with its creation on a thread without checkpoints), so
-   * its first read needs no query.
+   * its first read needs no query. `waitForFlush: false`: the run's checkpoints and writes
+   * commit without waiting for the WAL flush (LangGraph's "async" and "exit" durability: a
+   * database crash may lose the newest ones, and the run resumes from an earlier one); the run's
+   * end, a durable commit later in the same WAL, makes them all durable.
    */
   constructor(
-    private readonly saver: BaseCheckpointSaver,
+    private readonly saver: RunSaver,
     private readonly threadId: string,
-    options: { fresh?: boolean } = {},
+    options: { fresh?: boolean; waitForFlush?: boolean } = {},
   ) {
     super(saver.serde);
     this.#fresh = options.fresh ?? false;
+    this.#commit = options.waitForFlush === false ? { synchronousCommit: false } : {};
   }
 
   override getNextVersion(current: number | undefined): number {
@@ -92,7 +117,7 @@ export class RunCheckpointView extends BaseCheckpointSaver {
     newVersions: ChannelVersions,
   ): Promise<RunnableConfig> {
     this.#fresh = false;
-    const saved = await this.saver.put(config, checkpoint, metadata, newVersions);
+    const saved = await this.saver.put(config, checkpoint, metadata, newVersions, this.#commit);
     // The newest by id, the order the saver reads "latest" in (not necessarily the last put).
     if (this.#isRoot(config) && !(this.#latest && this.#latest.checkpoint.id > checkpoint.id)) {
       const parentId = config.configurable?.checkpoint_id;
@@ -117,7 +142,7 @@ export class RunCheckpointView extends BaseCheckpointSaver {
 
   async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string): Promise<void> {
     this.#fresh = false;
-    await this.saver.putWrites(config, writes, taskId);
+    await this.saver.putWrites(config, writes, taskId, this.#commit);
     const checkpointId: string | undefined = config.configurable?.checkpoint_id;
     if (!checkpointId || !this.#isRoot(config)) return;
     if (this.#latest && checkpointId < this.#latest.checkpoint.id) return;

@@ -64,6 +64,14 @@ export interface CheckpointSaverOptions {
   synchronousCommit?: boolean;
 }
 
+/**
+ * For one put() or putWrites(): `synchronousCommit` overrides the saver's setting (see
+ * CheckpointSaverOptions) for that statement alone.
+ */
+export interface CommitOptions {
+  synchronousCommit?: boolean;
+}
+
 const DEFAULT_SNAPSHOT_EVERY = 50;
 const DEFAULT_CACHE_ITEMS = 100_000;
 /** Threads whose last checkpoint written here is remembered (a few hundred bytes each). */
@@ -213,6 +221,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     checkpoint: Checkpoint,
     metadata: CheckpointMetadata,
     newVersions: ChannelVersions,
+    options: CommitOptions = {},
   ): Promise<RunnableConfig> {
     const configurable = config.configurable;
     if (configurable === undefined)
@@ -238,6 +247,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
       parentCheckpointId: parentId,
       checkpoint: JSON.stringify(rest),
       metadata: metadataText,
+      synchronousCommit: this.commitMode(options),
     };
     let result = await this.runPut(base, plans);
     if (result.rejected.length > 0) {
@@ -290,7 +300,12 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     };
   }
 
-  async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string): Promise<void> {
+  async putWrites(
+    config: RunnableConfig,
+    writes: PendingWrite[],
+    taskId: string,
+    options: CommitOptions = {},
+  ): Promise<void> {
     const threadId = config.configurable?.thread_id;
     const checkpointId = config.configurable?.checkpoint_id;
     if (threadId === undefined || threadId === null || threadId === "") {
@@ -335,7 +350,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
         taskId,
         rows,
         Buffer.concat(payloads),
-        this.synchronousCommit,
+        this.commitMode(options),
       ),
     );
   }
@@ -568,8 +583,13 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     };
   }
 
+  private commitMode(options: CommitOptions): "on" | "off" | null {
+    if (options.synchronousCommit === undefined) return this.synchronousCommit;
+    return options.synchronousCommit ? "on" : "off";
+  }
+
   private async runPut(
-    base: Omit<sql.PutCheckpointInput, "blobs" | "packed" | "synchronousCommit">,
+    base: Omit<sql.PutCheckpointInput, "blobs" | "packed">,
     plans: BlobPlan[],
   ): Promise<sql.PutCheckpointResult> {
     const blobs: sql.BlobInput[] = [];
@@ -599,7 +619,6 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
         ...base,
         blobs,
         packed: Buffer.concat(payloads),
-        synchronousCommit: this.synchronousCommit,
       }),
     );
     return rows[0]!;

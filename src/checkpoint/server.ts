@@ -6,7 +6,7 @@ import type {
 } from "@langchain/langgraph-checkpoint";
 import type pg from "pg";
 import { copyThreadCheckpoints, deleteThreadWritesSince } from "../db/sql/thread-checkpoints.ts";
-import { type CheckpointSaverOptions, PrismaCheckpointSaver } from "./saver.ts";
+import { type CheckpointSaverOptions, type CommitOptions, PrismaCheckpointSaver } from "./saver.ts";
 
 /**
  * The saver the server gives graphs. Like LangGraph Platform's, it records in each checkpoint's
@@ -27,8 +27,10 @@ export class ServerCheckpointSaver extends PrismaCheckpointSaver {
     checkpoint: Checkpoint,
     metadata: CheckpointMetadata,
     newVersions: ChannelVersions,
+    options: CommitOptions = {},
   ): Promise<RunnableConfig> {
-    return super.put(config, checkpoint, { ...runMetadata(config), ...metadata }, newVersions);
+    const withRun = { ...runMetadata(config), ...metadata };
+    return super.put(config, checkpoint, withRun, newVersions, options);
   }
 
   copyThread(fromThreadId: string, toThreadId: string): Promise<void> {

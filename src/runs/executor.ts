@@ -183,7 +183,9 @@ export function createExecutor(deps: ExecutorDeps) {
       // Nothing to read on a thread known to have no checkpoint (see lgql_lock_idle_thread), nor on
       // a stateless run's first attempt: its thread was created with it.
       const fresh = claimed.threadFresh || (run.onCompletion !== null && run.attempt === 1);
-      const view = new RunCheckpointView(deps.checkpointer, run.threadId, { fresh });
+      // Only "sync" durability waits for each checkpoint's WAL flush; the run's end waits for all.
+      const waitForFlush = run.durability === "SYNC";
+      const view = new RunCheckpointView(deps.checkpointer, run.threadId, { fresh, waitForFlush });
       graph = await graphFor(run, config, view);
       // A retried attempt whose run already checkpointed resumes from there: LangGraph sees the
       // same run_id in the latest checkpoint and continues instead of starting over.
