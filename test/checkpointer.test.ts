@@ -39,7 +39,7 @@ import { RunCheckpointView } from "../src/checkpoint/run-view.ts";
 import { createCheckpointSaver, type PrismaCheckpointSaver } from "../src/checkpoint/saver.ts";
 import { FastLoadSerializer } from "../src/checkpoint/serde.ts";
 import { blobRows, collect, comparable, ThreadDriver } from "./checkpoint-fixtures.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/db.ts";
+import { createTestDatabase, recordCommitModes, type TestDatabase } from "./helpers/db.ts";
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -687,18 +687,10 @@ describe("a run's view of the saver", () => {
   });
 
   it("commits a run's writes without waiting for the WAL flush unless told to wait", async () => {
-    // What each statement committed with, as the database saw it (a trigger records it).
-    await pool.query(`
-      CREATE TABLE test_commit_modes (thread_id text, mode text);
-      CREATE FUNCTION test_record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        INSERT INTO test_commit_modes VALUES (NEW.thread_id, current_setting('synchronous_commit'));
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER test_record_commit_mode AFTER INSERT ON checkpoint
-        FOR EACH ROW EXECUTE FUNCTION test_record_commit_mode();
-      CREATE TRIGGER test_record_commit_mode AFTER INSERT ON checkpoint_write
-        FOR EACH ROW EXECUTE FUNCTION test_record_commit_mode();`);
+    const removeRecorder = await recordCommitModes(pool, [
+      "INSERT ON checkpoint",
+      "INSERT ON checkpoint_write",
+    ]);
     try {
       const stored = saver();
       const modes = async (waitForFlush: boolean) => {
@@ -719,11 +711,7 @@ describe("a run's view of the saver", () => {
       const { rows } = await pool.query("SHOW synchronous_commit");
       expect(rows[0].synchronous_commit).toBe("on");
     } finally {
-      await pool.query(`
-        DROP TRIGGER test_record_commit_mode ON checkpoint;
-        DROP TRIGGER test_record_commit_mode ON checkpoint_write;
-        DROP FUNCTION test_record_commit_mode();
-        DROP TABLE test_commit_modes;`);
+      await removeRecorder();
     }
   });
 

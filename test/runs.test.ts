@@ -22,6 +22,7 @@ import {
   UpdateThreadStateDocument,
   WaitRunDocument,
 } from "./gql/graphql.ts";
+import { recordCommitModes } from "./helpers/db.ts";
 import { errorOf } from "./helpers/graphql.ts";
 import { stepsOf, until } from "./helpers/poll.ts";
 import { fixturesConfig, startTestServer, type TestServer } from "./helpers/server.ts";
@@ -209,18 +210,11 @@ describe("runs on a thread", () => {
 
 describe("durability", () => {
   it("only SYNC waits for each checkpoint's WAL flush; the run's end is durable either way", async () => {
-    // What each checkpoint statement committed with, as the database saw it.
-    await sql.query(`
-      CREATE TABLE test_commit_modes (thread_id text, mode text);
-      CREATE FUNCTION test_record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        INSERT INTO test_commit_modes VALUES (NEW.thread_id, current_setting('synchronous_commit'));
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER test_record_commit_mode AFTER INSERT ON checkpoint
-        FOR EACH ROW EXECUTE FUNCTION test_record_commit_mode();
-      CREATE TRIGGER test_record_end_mode AFTER UPDATE OF ended_at ON run
-        FOR EACH ROW EXECUTE FUNCTION test_record_commit_mode();`);
+    // What each checkpoint, and the run's end, committed with, as the database saw it.
+    const removeRecorder = await recordCommitModes(sql, [
+      "INSERT ON checkpoint",
+      "UPDATE OF ended_at ON run",
+    ]);
     try {
       const modes = async (durability: "SYNC" | "ASYNC" | "EXIT") => {
         const threadId = await newThread();
@@ -242,11 +236,7 @@ describe("durability", () => {
         { mode: "on", n: 1 },
       ]);
     } finally {
-      await sql.query(`
-        DROP TRIGGER test_record_commit_mode ON checkpoint;
-        DROP TRIGGER test_record_end_mode ON run;
-        DROP FUNCTION test_record_commit_mode();
-        DROP TABLE test_commit_modes;`);
+      await removeRecorder();
     }
   });
 });

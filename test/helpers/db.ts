@@ -58,3 +58,34 @@ export function createTestDatabase(): Promise<TestDatabase> {
 export function createEmptyDatabase(): Promise<TestDatabase> {
   return create(null);
 }
+
+/**
+ * Records, with a real trigger on each of `events` (e.g. "INSERT ON checkpoint"), the
+ * synchronous_commit every matching statement ran with, by thread: read them with
+ * `SELECT thread_id, mode FROM test_commit_modes`. Returns what removes it all.
+ */
+export async function recordCommitModes(
+  db: Pick<pg.Client, "query">,
+  events: string[],
+): Promise<() => Promise<void>> {
+  const triggers = events.map((event, i) => ({ name: `test_record_commit_mode_${i}`, event }));
+  await db.query(`
+    CREATE TABLE test_commit_modes (thread_id text, mode text);
+    CREATE FUNCTION test_record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO test_commit_modes VALUES (NEW.thread_id, current_setting('synchronous_commit'));
+      RETURN NEW;
+    END $$;
+    ${triggers
+      .map(
+        (t) =>
+          `CREATE TRIGGER ${t.name} AFTER ${t.event} FOR EACH ROW EXECUTE FUNCTION test_record_commit_mode();`,
+      )
+      .join("\n")}`);
+  return async () => {
+    await db.query(`
+      ${triggers.map((t) => `DROP TRIGGER ${t.name} ON ${t.event.split(" ON ")[1]};`).join("\n")}
+      DROP FUNCTION test_record_commit_mode();
+      DROP TABLE test_commit_modes;`);
+  };
+}
