@@ -16,6 +16,7 @@ import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from 
 import type { Assistant, AssistantVersion } from "../generated/prisma/client.ts";
 import { defaultAssistantId } from "../graphs/load.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
+import { WeightedLru } from "../lru.ts";
 import { isUuid, type JsonObject, jsonObject, pageArgs } from "../validation.ts";
 
 export const SYSTEM_METADATA = { created_by: "system" } as const;
@@ -110,7 +111,10 @@ export function createAssistantService(deps: {
    * assistant filter applies to. A run's insert checks the version (see runs' `assistantStamp`),
    * so an assistant updated or re-created since costs that run a fresh lookup, never its config.
    */
-  const forRuns = new Map<string, { assistant: Assistant; stamp: string }>();
+  const forRuns = new WeightedLru<{ assistant: Assistant; stamp: string }>(
+    REMEMBERED_ASSISTANTS,
+    () => 1,
+  );
 
   return {
     resolveId,
@@ -133,18 +137,10 @@ export function createAssistantService(deps: {
         ? await authz.authorize(caller, "assistants", "read", { assistant_id: id })
         : null;
       const remembered = id && scope === null && !fresh ? forRuns.get(id) : undefined;
-      if (remembered) {
-        forRuns.delete(remembered.assistant.id);
-        forRuns.set(remembered.assistant.id, remembered);
-        return remembered;
-      }
+      if (remembered) return remembered;
       const found = id ? await stampedAssistantById(pool, id, scope) : null;
       if (!found) throw new NotFoundError(`assistant "${idOrGraphId}" not found`, { field });
-      if (scope === null) {
-        forRuns.delete(found.assistant.id);
-        if (forRuns.size >= REMEMBERED_ASSISTANTS) forRuns.delete(forRuns.keys().next().value!);
-        forRuns.set(found.assistant.id, found);
-      }
+      if (scope === null) forRuns.set(found.assistant.id, found);
       return { assistant: found.assistant, stamp: null };
     },
 

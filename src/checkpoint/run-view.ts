@@ -9,25 +9,11 @@ import {
   type CheckpointTuple,
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
-import type { CommitOptions } from "./saver.ts";
+import type { CommitOptions, PrismaCheckpointSaver } from "./saver.ts";
 import { replacesKept, writeIndex } from "./writes.ts";
 
 /** A saver whose writes can be told not to wait for the WAL flush (see CommitOptions). */
-type RunSaver = BaseCheckpointSaver & {
-  put(
-    config: RunnableConfig,
-    checkpoint: Checkpoint,
-    metadata: CheckpointMetadata,
-    newVersions: ChannelVersions,
-    options?: CommitOptions,
-  ): Promise<RunnableConfig>;
-  putWrites(
-    config: RunnableConfig,
-    writes: PendingWrite[],
-    taskId: string,
-    options?: CommitOptions,
-  ): Promise<void>;
-};
+type RunSaver = BaseCheckpointSaver & Pick<PrismaCheckpointSaver, "put" | "putWrites">;
 
 interface Written {
   config: RunnableConfig;

@@ -16,6 +16,7 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import type pg from "pg";
 import * as sql from "../db/sql/checkpoint.ts";
+import { WeightedLru } from "../lru.ts";
 import {
   chainHash,
   concatFrames,
@@ -25,7 +26,7 @@ import {
   serializeElements,
   splitFrames,
 } from "./frames.ts";
-import { type ListState, ListStateCache, WeightedLru } from "./list-cache.ts";
+import { type ListState, ListStateCache } from "./list-cache.ts";
 import { FastLoadSerializer } from "./serde.ts";
 import { replacesKept, writeIndex } from "./writes.ts";
 
@@ -355,8 +356,12 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     );
   }
 
-  async deleteThread(threadId: string): Promise<void> {
-    await this.pool.query(sql.deleteThread(String(threadId)));
+  /** With `db`, inside the caller's transaction (a run's end deletes its temporary thread). */
+  async deleteThread(
+    threadId: string,
+    db: Pick<pg.ClientBase, "query"> = this.pool,
+  ): Promise<void> {
+    await db.query(sql.deleteThread(String(threadId)));
     this.lists.deleteThread(String(threadId));
     this.lastWritten.deleteThread(String(threadId));
     this.shared?.deleteThread(String(threadId));

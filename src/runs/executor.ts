@@ -296,37 +296,35 @@ export function createExecutor(deps: ExecutorDeps) {
     };
     let ended: Run | null = null;
     try {
-      // The thread's lock, taken with BEGIN, orders this end against runs being created.
       ended = await recordEnd(run.id, sink, (endStream) =>
-        deps.runs.transaction(
-          async (client) => {
-            const finished = await sql.finishRun(
-              client,
-              run.id,
-              owner,
-              end,
-              { state, settled: settledStatus(end.status, state) },
-              deps.runs.endAnnouncement(run.id),
-            );
-            if (!finished) return null;
-            const { run: endedRow, next } = finished;
-            // Kept before the commit: the announcement's echo may reach this process's waiters
-            // before the commit's reply reaches us.
-            deps.runs.keepOutcome(kept(endedRow));
-            for (const hook of deps.onFinish ?? []) await hook(client, endedRow);
-            await settle?.(client);
-            // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
-            await endStream?.(client, endedRow, outcome);
-            if (deleteThread) {
-              await deps.runs.saveOutcome(client, kept(endedRow));
-              await sql.deleteThreadRow(client, run.threadId);
-            } else if (next) {
-              await deps.runs.announce(client, next);
-            }
-            return endedRow;
-          },
-          { opening: sql.lockThreadOpening(run.threadId) },
-        ),
+        deps.runs.transaction(async (client) => {
+          const finished = await sql.finishRun(
+            client,
+            run.id,
+            owner,
+            end,
+            { state, settled: settledStatus(end.status, state) },
+            deps.runs.endAnnouncement(run.id),
+          );
+          if (!finished) return null;
+          const { run: endedRow, next } = finished;
+          // Kept before the commit: the announcement's echo may reach this process's waiters
+          // before the commit's reply reaches us.
+          deps.runs.keepOutcome(kept(endedRow));
+          for (const hook of deps.onFinish ?? []) await hook(client, endedRow);
+          await settle?.(client);
+          // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
+          await endStream?.(client, endedRow, outcome);
+          if (deleteThread) {
+            await deps.runs.saveOutcome(client, kept(endedRow));
+            await sql.deleteThreadRow(client, run.threadId);
+            // With the row: once the run's end is heard, nothing of its thread is left.
+            await deps.checkpointer.deleteThread(run.threadId, client);
+          } else if (next) {
+            await deps.runs.announce(client, next);
+          }
+          return endedRow;
+        }, lockedThread(run)),
       );
     } finally {
       sink?.ended(ended !== null);
@@ -335,7 +333,6 @@ export function createExecutor(deps: ExecutorDeps) {
     if (!ended) return; // Another worker took the run over (our lease had lapsed).
     // The end was announced at commit; local listeners hear it now (NOTIFY's echo may lag).
     deps.runs.announceLocally({ runId: run.id, kind: "ended" });
-    if (deleteThread) await deps.checkpointer.deleteThread(run.threadId);
   }
 
   /** ROLLBACK: the run and everything it wrote go; the thread is as it was before it. */
@@ -353,7 +350,6 @@ export function createExecutor(deps: ExecutorDeps) {
     let committed = false;
     await recordEnd(run.id, sink, (endStream) =>
       deps.runs.transaction(async (client) => {
-        await sql.lockThread(client, run.threadId);
         const row = await sql.lockRun(client, run.id);
         if (row?.status !== "RUNNING") return;
         await sql.deleteRunRow(client, run.id);
@@ -369,7 +365,7 @@ export function createExecutor(deps: ExecutorDeps) {
         await deps.runs.dispatchNext(client, run.threadId);
         await settle?.(client);
         committed = true;
-      }),
+      }, lockedThread(run)),
     );
     // (If the transaction failed, the run ends as an error through finish(), sink and all.)
     sink?.ended(committed);
@@ -413,17 +409,24 @@ export function createExecutor(deps: ExecutorDeps) {
     await sink?.flush();
     sink?.ended(false);
     await deps.runs.transaction(async (client) => {
-      await sql.lockThread(client, run.threadId);
       if (await sql.releaseRun(client, run.id, owner))
         await deps.runs.dispatchNext(client, run.threadId);
       await settle?.(client);
-    });
+    }, lockedThread(run));
   }
 
   return { execute, readOutcome };
 }
 
 export type Executor = ReturnType<typeof createExecutor>;
+
+/**
+ * A transaction holding the run's thread from its first round trip: it orders the run's end (or
+ * hand-back) against runs being created on the thread.
+ */
+function lockedThread(run: Run): { opening: string } {
+  return { opening: sql.lockThreadOpening(run.threadId) };
+}
 
 /** Work committed with a run's end (or hand-back); see execute(). */
 type Settle = (client: pg.PoolClient) => Promise<void>;

@@ -6,6 +6,7 @@ import type {
   StateSnapshot,
 } from "@langchain/langgraph";
 import { Command } from "@langchain/langgraph";
+import type pg from "pg";
 import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
 import { inScope } from "../auth/filters.ts";
@@ -26,9 +27,13 @@ import {
 } from "../graphs/serialize.ts";
 import { isUuid, type JsonObject, jsonObject, pageArgs, uuid } from "../validation.ts";
 
-/** The checkpointer threads need: LangGraph's, plus copying a thread's whole history. */
+/**
+ * The checkpointer threads need: LangGraph's, plus copying a thread's whole history, and deleting
+ * one inside a transaction of the caller's.
+ */
 export interface ThreadCheckpointer extends BaseCheckpointSaver {
   copyThread(fromThreadId: string, toThreadId: string): Promise<void>;
+  deleteThread(threadId: string, db?: Pick<pg.ClientBase, "query">): Promise<void>;
 }
 
 export interface CheckpointRef {

@@ -202,20 +202,12 @@ export async function assistantById(
   id: string,
   scope: object | null = null,
 ): Promise<Assistant | null> {
-  const { rows } = await pool.query(
-    byId(
-      "assistant_by_id",
-      `SELECT ${ASSISTANT_COLUMNS} FROM assistant WHERE id = $1::uuid`,
-      id,
-      scope,
-    ),
-  );
-  return rows[0] ? rowToAssistant(rows[0]) : null;
+  return (await stampedAssistantById(pool, id, scope))?.assistant ?? null;
 }
 
 /**
- * The assistant (as assistantById) with its row version: `xmin`, the transaction that last wrote
- * the row, which every update and every re-creation changes. See runs' `assistantStamp`.
+ * The assistant with its row version: `xmin`, the transaction that last wrote the row, which
+ * every update and every re-creation changes. See runs' `assistantStamp`.
  */
 export async function stampedAssistantById(
   pool: pg.Pool,
