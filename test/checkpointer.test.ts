@@ -30,6 +30,7 @@ import {
   type CheckpointTuple,
   DeltaSnapshot,
   ERROR,
+  emptyCheckpoint,
   TASKS,
   uuid6,
 } from "@langchain/langgraph-checkpoint";
@@ -713,6 +714,41 @@ describe("a run's view of the saver", () => {
     } finally {
       await removeRecorder();
     }
+  });
+
+  it("hands a run's writes to the saver after the promise callbacks queued before them, unless the run waits for each", async () => {
+    const stored = saver();
+    const handedOver = (waitForFlush: boolean) => {
+      const threadId = uuid6(5);
+      const view = new RunCheckpointView(stored, threadId, { waitForFlush });
+      const put = vi.spyOn(stored, "put");
+      const putWrites = vi.spyOn(stored, "putWrites");
+      const config = { configurable: { thread_id: threadId, checkpoint_ns: "" } };
+      const checkpoint = { ...emptyCheckpoint(), id: uuid6(6) };
+      const written = view
+        .put(config, checkpoint, { source: "input", step: -1, parents: {} }, {})
+        .then((saved) => view.putWrites(saved, [["messages", [human(0)]]], "task"));
+      return { put, putWrites, written, threadId };
+    };
+    const hops = async () => {
+      for (let i = 0; i < 20; i += 1) await Promise.resolve();
+    };
+
+    const deferred = handedOver(false);
+    await hops();
+    expect(deferred.put).not.toHaveBeenCalled();
+    await deferred.written;
+    expect(deferred.put).toHaveBeenCalledTimes(1);
+    expect(deferred.putWrites).toHaveBeenCalledTimes(1);
+    expect(
+      (await stored.getTuple({ configurable: { thread_id: deferred.threadId } }))?.pendingWrites,
+    ).toHaveLength(1);
+    vi.restoreAllMocks();
+
+    const waited = handedOver(true);
+    expect(waited.put).toHaveBeenCalledTimes(1);
+    await waited.written;
+    vi.restoreAllMocks();
   });
 
   it("a fresh view (a thread created with its run) reads nothing back before it writes", async () => {

@@ -103,6 +103,8 @@ export class RunCheckpointView extends BaseCheckpointSaver {
     newVersions: ChannelVersions,
   ): Promise<RunnableConfig> {
     this.#fresh = false;
+    const turn = this.#turn();
+    if (turn) await turn;
     const saved = await this.saver.put(config, checkpoint, metadata, newVersions, this.#commit);
     // The newest by id, the order the saver reads "latest" in (not necessarily the last put).
     if (this.#isRoot(config) && !(this.#latest && this.#latest.checkpoint.id > checkpoint.id)) {
@@ -128,6 +130,8 @@ export class RunCheckpointView extends BaseCheckpointSaver {
 
   async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string): Promise<void> {
     this.#fresh = false;
+    const turn = this.#turn();
+    if (turn) await turn;
     await this.saver.putWrites(config, writes, taskId, this.#commit);
     const checkpointId: string | undefined = config.configurable?.checkpoint_id;
     if (!checkpointId || !this.#isRoot(config)) return;
@@ -152,6 +156,17 @@ export class RunCheckpointView extends BaseCheckpointSaver {
       this.#writes.clear();
     }
     return this.saver.deleteThread(threadId);
+  }
+
+  /**
+   * Unless the run waits for each write (SYNC), a write is serialised and sent once the promise
+   * callbacks already queued have run: LangGraph does not wait for it, and a graph streaming
+   * from promise callbacks gets its next token out first (the pool would not send it before
+   * then anyway: it hands out connections on the next tick).
+   */
+  #turn(): Promise<void> | undefined {
+    if (this.#commit.synchronousCommit !== false) return undefined;
+    return new Promise((resolve) => setImmediate(resolve));
   }
 
   #isRoot(config: RunnableConfig): boolean {
