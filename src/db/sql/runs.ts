@@ -434,12 +434,13 @@ export async function insertRunWithThread(
 ): Promise<InsertedRun | null> {
   const { rows } = await client.query({
     name: "lgql_insert_run_with_thread",
+    // The thread is created by this statement: it has no events and no checkpoint yet.
     text: `WITH t AS (
        INSERT INTO thread (id, status, metadata, graph_id, updated_at)
        SELECT $2::uuid, 'BUSY', $26::jsonb, $27, now() WHERE ${ASSISTANT_CURRENT}
        RETURNING config, metadata
      ), inserted AS (${insertRunStatement()})
-     SELECT inserted.*, ${claimColumns()},
+     SELECT inserted.*, ${claimColumns("0", "true")},
        (SELECT pg_notify($28, $29) WHERE $29::text IS NOT NULL) AS announced,
        (SELECT set_config('synchronous_commit', 'off', true) WHERE NOT $30::boolean) AS async_commit
      FROM inserted JOIN assistant a ON a.id = inserted.assistant_id LEFT JOIN t ON true`,
