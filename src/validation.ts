@@ -15,14 +15,57 @@ export function uuid(value: string, field: string): string {
 
 export type JsonObject = Record<string, any>;
 
-/** A JSON object argument (config, context, metadata, filters): not an array, not a scalar. */
+/**
+ * A JSON object argument (config, context, metadata, filters): not an array, not a scalar, and
+ * storable as jsonb (see assertStorable).
+ */
 export function jsonObject(value: unknown, field: string): JsonObject {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new InvalidInputError(`${field} must be a JSON object, got ${JSON.stringify(value)}`, {
       field,
     });
   }
+  assertStorable(field, value);
   return value as JsonObject;
+}
+
+// NUL cannot live in text or jsonb; an unpaired surrogate is refused by jsonb and turned into
+// U+FFFD in text, so neither would come back as sent.
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+export const unstorable = (text: string) =>
+  text.includes("\u0000") || UNPAIRED_SURROGATE.test(text);
+export const UNSTORABLE_HINT =
+  "contains a NUL character or an unpaired UTF-16 surrogate, which cannot be stored";
+
+/** `base` followed by a key or index, as JavaScript would write the access. */
+export function pathOf(base: string, key: string | number): string {
+  if (typeof key === "number") return `${base}[${key}]`;
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${base}.${key}` : `${base}[${JSON.stringify(key)}]`;
+}
+
+/**
+ * Every string in a JSON argument, object keys included, must be storable (see unstorable); the
+ * error names the first that is not by its path from `base`. Iterative: no depth limit.
+ */
+export function assertStorable(field: string, root: unknown, base = field): void {
+  const pending: Array<[unknown, string]> = [[root, base]];
+  while (pending.length > 0) {
+    const [value, path] = pending.pop()!;
+    if (typeof value === "string") {
+      if (unstorable(value)) {
+        throw new InvalidInputError(`${path} ${UNSTORABLE_HINT}`, { field });
+      }
+    } else if (Array.isArray(value)) {
+      for (const [index, element] of value.entries()) pending.push([element, pathOf(path, index)]);
+    } else if (typeof value === "object" && value !== null) {
+      for (const [key, element] of Object.entries(value)) {
+        const at = pathOf(path, key);
+        if (unstorable(key))
+          throw new InvalidInputError(`${at} ${UNSTORABLE_HINT} in its name`, { field });
+        pending.push([element, at]);
+      }
+    }
+  }
 }
 
 export const MAX_PAGE = 1000;

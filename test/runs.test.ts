@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
+import { UNSTORABLE_TEXT } from "./fixtures/graphs/runs.ts";
 import {
   CancelRunDocument,
   CancelRunsDocument,
@@ -113,6 +114,19 @@ describe("runs on a thread", () => {
     expect(thread.metadata).toMatchObject({ graph_id: "append", assistant_id: run.assistantId });
   });
 
+  it("a run whose state holds what jsonb cannot (NUL, a lone surrogate) ends all the same", async () => {
+    const threadId = await newThread();
+    const outcome = await waitRun({ threadId, input: {}, assistantId: "unstorable" });
+    expect(outcome.run.status).toBe("SUCCESS");
+    // As the graph left it; the thread's copy for search and `Thread.values` holds U+FFFD.
+    expect(outcome.values).toEqual({ text: UNSTORABLE_TEXT });
+    const thread = await threadOf(threadId);
+    expect(thread.status).toBe("IDLE");
+    expect(thread.values).toEqual({
+      text: "nul\uFFFD lone\uFFFD pair\ud83d\ude00 typed \\u0000 \\\\ud800 \\\uFFFD",
+    });
+  });
+
   it("runResult without wait answers at once; with wait after the end", async () => {
     const threadId = await newThread();
     const run = await createRun({
@@ -169,11 +183,31 @@ describe("runs on a thread", () => {
         "BAD_USER_INPUT",
         "input.checkpoint",
       ],
+      // jsonb holds neither a NUL nor a lone surrogate.
+      [
+        { threadId, assistantId: "slow", input: { notes: ["a\u0000b"] } },
+        "BAD_USER_INPUT",
+        "input.input",
+      ],
+      [
+        { threadId, input: {}, assistantId: "slow", metadata: { "\ud800": 1 } },
+        "BAD_USER_INPUT",
+        "input.metadata",
+      ],
     ];
     for (const [input, code, field] of cases) {
       const response = await server.request(CreateRunDocument, { input });
       expect(errorOf(response).extensions, JSON.stringify(input)).toMatchObject({ code, field });
     }
+    expect(
+      errorOf(
+        await server.request(CreateRunDocument, {
+          input: { threadId, assistantId: "slow", input: { notes: ["a\u0000b"] } },
+        }),
+      ).message,
+    ).toBe(
+      "input.input.notes[0] contains a NUL character or an unpaired UTF-16 surrogate, which cannot be stored",
+    );
     const { runs } = await server.query(RunsDocument, { threadId });
     expect(runs.totalCount).toBe(0);
     expect((await threadOf(threadId)).status).toBe("IDLE");

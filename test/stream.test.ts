@@ -1,5 +1,6 @@
 import pg from "pg";
 import { splitText } from "../examples/graphs/fake-model.ts";
+import { UNSTORABLE_TEXT } from "./fixtures/graphs/runs.ts";
 import {
   CancelRunDocument,
   CreateRunDocument,
@@ -758,6 +759,18 @@ describe("the event log", () => {
     );
     expect(rows[0].events).toBe(events.length);
     expect(rows[0].commits).toBeLessThan(events.length / 10);
+  });
+
+  it("keeps what jsonb cannot hold (NUL, a lone surrogate) as U+FFFD, and the rest as it was", async () => {
+    const events = await collect(clients.ws, StreamRunDocument, {
+      input: { assistantId: "unstorable", input: {}, streamMode: ["CUSTOM"] },
+    });
+    // Live, from memory: as the graph wrote it.
+    expect(ofType(events, "CustomEvent")[0]!.data).toEqual({ text: UNSTORABLE_TEXT });
+    const replayed = ofType(await replay(events[0]!.runId), "CustomEvent");
+    expect(replayed[0]!.data).toEqual({
+      text: "nul\uFFFD lone\uFFFD pair\ud83d\ude00 typed \\u0000 \\\\ud800 \\\uFFFD",
+    });
   });
 
   it("a run whose stream end the log refuses still ends; the end is repaired after", async () => {

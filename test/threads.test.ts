@@ -294,6 +294,20 @@ describe("state and history", () => {
     );
   });
 
+  it("updateThreadState keeps what jsonb cannot hold in the state; the thread's copy has U+FFFD", async () => {
+    const thread = await threadWithMessages("agent", 1);
+    const text = "a\u0000b \ud800";
+    await server.query(UpdateThreadStateDocument, {
+      input: { threadId: thread.id, values: { messages: [human(text)] }, asNode: "agent" },
+    });
+    const { thread: read } = await server.query(ThreadStateDocument, { id: thread.id });
+    const state = read!.state.values as { messages: Array<{ content: string }> };
+    expect(state.messages.at(-1)?.content).toBe(text);
+    const { thread: row } = await server.query(ThreadDocument, { id: thread.id });
+    const copy = row!.values as { messages: Array<{ content: string }> };
+    expect(copy.messages.at(-1)?.content).toBe("a\uFFFDb \uFFFD");
+  });
+
   it("forks from a past checkpoint, leaving the original branch intact", async () => {
     const thread = await threadWithMessages("agent", 3);
     const { thread: before } = await server.query(ThreadHistoryDocument, { id: thread.id });

@@ -148,6 +148,21 @@ describe("delivery", () => {
     expect(receiver.received("/ok")).toHaveLength(1);
   });
 
+  it("delivers a run whose values jsonb cannot hold as they are, with U+FFFD in their place", async () => {
+    const run = await createRun({
+      threadId: await newThread(),
+      assistantId: "unstorable",
+      input: {},
+      webhook: receiver.url("/unstorable"),
+    });
+    expect((await settled(run.id)).status).toBe("DELIVERED");
+    const [request] = receiver.received("/unstorable");
+    expect((request!.json as { status: string; values: unknown }).status).toBe("SUCCESS");
+    expect((request!.json as { values: unknown }).values).toEqual({
+      text: "nul\uFFFD lone\uFFFD pair\ud83d\ude00 typed \\u0000 \\\\ud800 \\\uFFFD",
+    });
+  });
+
   it("retries after a 500 with the same id and body, then succeeds", async () => {
     receiver.respond("/flaky", (_request, nth) => (nth === 0 ? 500 : 204));
     const run = await createRun({

@@ -12,7 +12,7 @@ import type { Cron } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
 import type { MultitaskStrategy } from "../runs/service.ts";
 import type { ThreadService } from "../threads/service.ts";
-import { isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
+import { assertStorable, isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
 import { webhookUrl } from "../webhooks/url.ts";
 import { nextRunTime, parseSchedule, parseTimezone } from "./schedule.ts";
 
@@ -130,6 +130,7 @@ export function createCronService(deps: {
         threadId = uuid(input.threadId, "input.threadId");
         await deps.threads.require(caller, threadId, "input.threadId");
       }
+      assertStorable("input.input", input.input);
       const values: sql.CronValues = {
         assistant_id: assistant.id,
         thread_id: threadId,
@@ -206,6 +207,7 @@ export function createCronService(deps: {
         input.timezone == null ? null : parseTimezone(input.timezone, "input.timezone");
       const webhook =
         input.webhook == null ? input.webhook : webhookUrl(input.webhook, "input.webhook");
+      assertStorable("input.input", input.input);
       if (input.config != null) jsonObject(input.config, "input.config");
       if (input.context != null) jsonObject(input.context, "input.context");
       if (input.metadata != null) jsonObject(input.metadata, "input.metadata");

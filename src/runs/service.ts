@@ -16,7 +16,7 @@ import type { InterruptJson } from "../graphs/serialize.ts";
 import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
 import type { Notifier } from "../queue/notifier.ts";
 import type { CheckpointArg } from "../threads/service.ts";
-import { isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
+import { assertStorable, isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
 import { webhookUrl } from "../webhooks/url.ts";
 
 export type MultitaskStrategy = "REJECT" | "INTERRUPT" | "ROLLBACK" | "ENQUEUE";
@@ -284,6 +284,10 @@ export function createRunService(deps: {
       });
     }
     if (input.webhook != null) webhookUrl(input.webhook, "input.webhook");
+    // Stored as jsonb with the run (as are config, context and metadata, which jsonObject
+    // checks): refused here, by path, rather than by the database.
+    assertStorable("input.input", input.input);
+    assertStorable("input.command", input.command);
     return {
       config: jsonObject(input.config ?? {}, "input.config"),
       context: input.context == null ? null : jsonObject(input.context, "input.context"),

@@ -1,4 +1,5 @@
 import { InvalidInputError } from "../errors.ts";
+import { assertStorable, pathOf, UNSTORABLE_HINT, unstorable } from "../validation.ts";
 import { FILTER_OPERATORS, isFilterOperator, isPlainObject } from "./filter.ts";
 import { LABEL_SEPARATOR, RESERVED_ROOT_LABEL } from "./namespace.ts";
 
@@ -12,45 +13,11 @@ import { LABEL_SEPARATOR, RESERVED_ROOT_LABEL } from "./namespace.ts";
 /** The API's page-size ceiling, shared with the other list queries. */
 export const MAX_PAGE_SIZE = 1000;
 
-// NUL cannot live in text or jsonb; an unpaired surrogate is refused by jsonb and turned into
-// U+FFFD in text, so neither would come back as sent.
-const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const unstorable = (text: string) => text.includes("\u0000") || UNPAIRED_SURROGATE.test(text);
-const UNSTORABLE_HINT =
-  "contains a NUL character or an unpaired UTF-16 surrogate, which cannot be stored";
-
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "an object";
   return `a ${typeof value}`;
-}
-
-function pathOf(base: string, key: string | number): string {
-  if (typeof key === "number") return `${base}[${key}]`;
-  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${base}.${key}` : `${base}[${JSON.stringify(key)}]`;
-}
-
-/** Every string in a JSON value, object keys included, must be storable. Iterative: no depth limit. */
-function assertStorableJson(field: string, root: unknown, base: string): void {
-  const pending: Array<[unknown, string]> = [[root, base]];
-  while (pending.length > 0) {
-    const [value, path] = pending.pop()!;
-    if (typeof value === "string") {
-      if (unstorable(value)) {
-        throw new InvalidInputError(`${path} ${UNSTORABLE_HINT}`, { field });
-      }
-    } else if (Array.isArray(value)) {
-      for (const [index, element] of value.entries()) pending.push([element, pathOf(path, index)]);
-    } else if (typeof value === "object" && value !== null) {
-      for (const [key, element] of Object.entries(value)) {
-        const at = pathOf(path, key);
-        if (unstorable(key))
-          throw new InvalidInputError(`${at} ${UNSTORABLE_HINT} in its name`, { field });
-        pending.push([element, at]);
-      }
-    }
-  }
 }
 
 /** Labels of a namespace prefix or suffix: non-empty, no "." (LangGraph's label rules). */
@@ -103,7 +70,7 @@ export function checkValue(value: unknown): Record<string, unknown> {
       field: "value",
     });
   }
-  assertStorableJson("value", value, "value");
+  assertStorable("value", value);
   return value;
 }
 
@@ -150,7 +117,7 @@ export function checkFilter(filter: unknown): Record<string, unknown> | undefine
       }
     }
   }
-  assertStorableJson("filter", filter, "filter");
+  assertStorable("filter", filter);
   return filter;
 }
 

@@ -273,7 +273,6 @@ export function createStreamService(deps: {
    * onDisconnect CANCEL, a subscriber leaving before the end cancels the run.
    */
   async function streamRun(caller: Caller, input: RunInput): Promise<EventStream> {
-(globalThis as any).__mark?.("resolver") //MARK
     const run = await runs.create(caller, input);
     const stream = follow(followDeps, {
       scope: "run",

@@ -12,6 +12,7 @@ import type { Caller } from "../auth/caller.ts";
 import { inScope } from "../auth/filters.ts";
 import { authorizedLookups } from "../auth/lookup.ts";
 import type { Database } from "../db/database.ts";
+import { storable } from "../db/sql/json.ts";
 import { insertThread, type ThreadRow, threadById, threadValues } from "../db/sql/reads.ts";
 import { type Direction, searchPage, Where } from "../db/sql/search.ts";
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
@@ -226,8 +227,8 @@ export function createThreadService(deps: {
     return db.thread.update({
       where: { id: thread.id },
       data: {
-        values: view.checkpoint.checkpointId ? (view.values as object) : undefined,
-        interrupts: view.interrupts as object[],
+        values: view.checkpoint.checkpointId ? storable(view.values as object) : undefined,
+        interrupts: storable(view.interrupts as object[]),
         status: view.interrupts.length > 0 ? "INTERRUPTED" : "IDLE",
       },
     });

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { storableJson } from "./json.ts";
 
 /**
  * The stream event log's SQL.
@@ -88,7 +89,7 @@ function appendValues(batch: AppendBatch): unknown[] {
     batch.runId,
     batch.owner,
     batch.threadId,
-    JSON.stringify(batch.events, wellFormed),
+    storableJson(batch.events),
     RUN_EVENTS_CHANNEL,
     JSON.stringify(batch.notice),
   ];
@@ -129,16 +130,6 @@ export async function appendEndEvents(
     values: [...appendValues(batch), withinSeconds],
   });
   return { othersUnended: rows[0]?.others_unended ?? false };
-}
-
-/**
- * jsonb cannot hold U+0000, nor a lone UTF-16 surrogate (a model's token may split a pair): each
- * becomes U+FFFD rather than costing the batch.
- */
-function wellFormed(_key: string, value: unknown): unknown {
-  if (typeof value !== "string") return value;
-  const whole = value.isWellFormed() ? value : value.toWellFormed();
-  return whole.includes("\u0000") ? whole.replaceAll("\u0000", "\uFFFD") : whole;
 }
 
 /** A page of a run's (or a whole thread's) events after the cursor, in id order. */

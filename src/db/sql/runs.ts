@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { Run } from "../../generated/prisma/client.ts";
 import { isUuid } from "../../validation.ts";
 import { FIRST_EVENT_BLOCK } from "./events.ts";
+import { storableJson } from "./json.ts";
 import { type ExecutionRun, executionRun, rowToRun } from "./reads.ts";
 
 /**
@@ -554,9 +555,9 @@ export async function finishRun(
       runId,
       owner,
       end.status,
-      end.error ? JSON.stringify(end.error) : null,
-      thread.state ? JSON.stringify(thread.state.values) : null,
-      thread.state ? JSON.stringify(thread.state.interrupts) : null,
+      end.error ? storableJson(end.error) : null,
+      thread.state ? storableJson(thread.state.values) : null,
+      thread.state ? storableJson(thread.state.interrupts) : null,
       thread.settled,
       RUN_CONTROL_CHANNEL,
       announcement,
@@ -598,7 +599,7 @@ export async function setThreadState(
   await client.query({
     name: "lgql_set_thread_state",
     text: `UPDATE thread SET values = $2::jsonb, interrupts = $3::jsonb, updated_at = now() WHERE id = $1::uuid`,
-    values: [threadId, JSON.stringify(state.values), JSON.stringify(state.interrupts)],
+    values: [threadId, storableJson(state.values), storableJson(state.interrupts)],
   });
 }
 
@@ -659,7 +660,7 @@ export async function saveOutcome(
        thread_metadata = excluded.thread_metadata, expires_at = excluded.expires_at`,
     values: [
       runId,
-      JSON.stringify(result),
+      storableJson(result),
       threadMetadata ? JSON.stringify(threadMetadata) : null,
       keepSeconds,
     ],
@@ -705,6 +706,6 @@ export async function finishRunAbandoned(
     text: `UPDATE run SET status = 'ERROR', error = $2::jsonb, ended_at = now(), updated_at = now(),
        lease_owner = NULL, lease_expires_at = NULL
      WHERE id = $1::uuid AND status = 'RUNNING'`,
-    values: [runId, JSON.stringify(error)],
+    values: [runId, storableJson(error)],
   });
 }
