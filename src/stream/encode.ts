@@ -117,10 +117,21 @@ const stringOrNull = (value: unknown): string | null =>
   typeof value === "string" ? value : value == null ? null : String(value);
 
 /**
+ * Cleaned callback metadata by the object LangGraph passed: every token of one model call comes
+ * with the same metadata object, cleaned once. One per run (see encodeChunk).
+ */
+export type MetadataCache = WeakMap<object, Record<string, unknown>>;
+
+/**
  * One LangGraph chunk as zero or more events. `mode` is LangGraph's ("messages" is the
  * messages-tuple mode), or "events" for a streamEvents v2 event.
  */
-export function encodeChunk(namespace: string[], mode: string, payload: unknown): EncodedEvent[] {
+export function encodeChunk(
+  namespace: string[],
+  mode: string,
+  payload: unknown,
+  metadataCache: MetadataCache = new WeakMap(),
+): EncodedEvent[] {
   const kind = KIND_OF_MODE[mode];
   if (!kind) return [];
   const one = (fields: Record<string, unknown>): EncodedEvent[] => [
@@ -138,7 +149,10 @@ export function encodeChunk(namespace: string[], mode: string, payload: unknown)
       }));
     case "MESSAGES": {
       const [message, metadata] = Array.isArray(payload) ? payload : [payload, {}];
-      return one({ message: messageChunk(message), metadata: cleanMetadata(metadata) });
+      return one({
+        message: messageChunk(message),
+        metadata: cleanMetadata(metadata, metadataCache),
+      });
     }
     case "CUSTOM":
       return one({ data: toPlainJson(payload) });
@@ -149,7 +163,7 @@ export function encodeChunk(namespace: string[], mode: string, payload: unknown)
         name: String(event.name ?? ""),
         data: toPlainJson(event.data),
         tags: Array.isArray(event.tags) ? event.tags.map(String) : [],
-        metadata: cleanMetadata(event.metadata),
+        metadata: cleanMetadata(event.metadata, metadataCache),
         runId: stringOrNull(event.run_id),
         parentIds: Array.isArray(event.parent_ids) ? event.parent_ids.map(String) : [],
       });
@@ -175,12 +189,16 @@ export function interruptList(value: unknown): Array<{ id: string; value: unknow
 }
 
 /** LangGraph's callback metadata without its internals (and without undefined entries). */
-function cleanMetadata(metadata: unknown): Record<string, unknown> {
+function cleanMetadata(metadata: unknown, cache: MetadataCache): Record<string, unknown> {
+  const source = asRecord(metadata);
+  const known = cache.get(source);
+  if (known) return known;
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(asRecord(metadata))) {
+  for (const [key, value] of Object.entries(source)) {
     if (value === undefined || key.startsWith("__") || CONFIG_PLUMBING.has(key)) continue;
     out[key] = toPlainJson(value);
   }
+  cache.set(source, out);
   return out;
 }
 

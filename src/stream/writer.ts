@@ -4,7 +4,7 @@ import type { LogPlace } from "../db/sql/runs.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
 import type { RunEndOutcome, RunEventSink } from "../runs/executor.ts";
-import { encodeChunk, interruptList, toPlainJson } from "./encode.ts";
+import { encodeChunk, interruptList, type MetadataCache, toPlainJson } from "./encode.ts";
 import { type EventBatch, type EventKind, KIND_OF_MODE, type StreamEvent } from "./events.ts";
 import type { LocalRunLog, StreamHub } from "./hub.ts";
 
@@ -71,6 +71,7 @@ export function createRunWriter(deps: {
   let started = false;
   /** Lost the run to another worker: nothing more is written. */
   let lost = false;
+  const metadataCache: MetadataCache = new WeakMap();
 
   let buffer: Pending[] = [];
   let flushing: Promise<void> | null = null;
@@ -275,7 +276,8 @@ export function createRunWriter(deps: {
       if (!started || lost) return;
       const kind = KIND_OF_MODE[mode];
       if (!kind || !modes.has(kind)) return;
-      for (const event of encodeChunk(run.streamSubgraphs ? namespace : [], mode, payload)) {
+      const eventNamespace = run.streamSubgraphs ? namespace : [];
+      for (const event of encodeChunk(eventNamespace, mode, payload, metadataCache)) {
         emitLive(event.kind, event.namespace, event.payload);
       }
     },
