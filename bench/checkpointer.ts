@@ -6,10 +6,11 @@
  *
  * 1. put throughput with 10, 100 and 1000 messages in the state (~500-byte messages), after
  *    1,000 warm-up puts per saver: each measured put is one superstep appending one message to a
- *    thread already holding that many (10 appends per thread, then a fresh thread). Sequential, and 8 threads concurrently. "ours,
- *    cold" is a new saver instance per put: no in-process list state, the worst case (another
- *    process wrote the previous checkpoint). "sync commit off" is ours with
- *    synchronousCommit: false (no wait for the WAL flush; see CheckpointSaverOptions).
+ *    thread already holding that many (10 appends per thread, then a fresh thread). Sequential,
+ *    and 8 threads concurrently. "ours, cold" is a new saver instance per put: no in-process
+ *    list state, the worst case (another process wrote the previous checkpoint). "sync commit
+ *    off" is ours with synchronousCommit: false (no wait for the WAL flush; see
+ *    CheckpointSaverOptions).
  * 2. statements and commits per put, counted by wrapping the clients' `query` (the local server
  *    has no pg_stat_statements): BEGIN/COMMIT count as statements; a statement outside a
  *    transaction block counts as one commit.

@@ -49,8 +49,14 @@ export function pathOf(base: string, key: string | number): string {
  */
 export function assertStorable(field: string, root: unknown, base = field): void {
   const pending: Array<[unknown, string]> = [[root, base]];
+  // An object an auth handler built may refer to itself: each is looked at once.
+  const seen = new WeakSet<object>();
   while (pending.length > 0) {
     const [value, path] = pending.pop()!;
+    if (typeof value === "object" && value !== null) {
+      if (seen.has(value)) continue;
+      seen.add(value);
+    }
     if (typeof value === "string") {
       if (unstorable(value)) {
         throw new InvalidInputError(`${path} ${UNSTORABLE_HINT}`, { field });

@@ -734,21 +734,53 @@ describe("a run's view of the saver", () => {
       for (let i = 0; i < 20; i += 1) await Promise.resolve();
     };
 
-    const deferred = handedOver(false);
-    await hops();
-    expect(deferred.put).not.toHaveBeenCalled();
-    await deferred.written;
-    expect(deferred.put).toHaveBeenCalledTimes(1);
-    expect(deferred.putWrites).toHaveBeenCalledTimes(1);
-    expect(
-      (await stored.getTuple({ configurable: { thread_id: deferred.threadId } }))?.pendingWrites,
-    ).toHaveLength(1);
-    vi.restoreAllMocks();
+    try {
+      const deferred = handedOver(false);
+      await hops();
+      expect(deferred.put).not.toHaveBeenCalled();
+      await deferred.written;
+      expect(deferred.put).toHaveBeenCalledTimes(1);
+      expect(deferred.putWrites).toHaveBeenCalledTimes(1);
+      expect(
+        (await stored.getTuple({ configurable: { thread_id: deferred.threadId } }))?.pendingWrites,
+      ).toHaveLength(1);
+      vi.restoreAllMocks();
 
-    const waited = handedOver(true);
-    expect(waited.put).toHaveBeenCalledTimes(1);
-    await waited.written;
-    vi.restoreAllMocks();
+      const waited = handedOver(true);
+      expect(waited.put).toHaveBeenCalledTimes(1);
+      await waited.written;
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it("once closed, waits for the writes it accepted and refuses later ones", async () => {
+    const stored = saver();
+    const threadId = uuid6(7);
+    const view = new RunCheckpointView(stored, threadId, { waitForFlush: false });
+    const config = { configurable: { thread_id: threadId, checkpoint_ns: "" } };
+    const accepted = view.put(
+      config,
+      { ...emptyCheckpoint(), id: uuid6(8) },
+      { source: "input", step: -1, parents: {} },
+      {},
+    );
+    await view.close();
+    // Accepted before the close: written by the time it resolved.
+    expect((await stored.getTuple(config))?.checkpoint.id).toBe(
+      (await accepted).configurable?.checkpoint_id,
+    );
+    await expect(
+      view.put(
+        config,
+        { ...emptyCheckpoint(), id: uuid6(9) },
+        { source: "loop", step: 0, parents: {} },
+        {},
+      ),
+    ).rejects.toThrow(/closed/);
+    expect((await stored.getTuple(config))?.checkpoint.id).toBe(
+      (await accepted).configurable?.checkpoint_id,
+    );
   });
 
   it("a fresh view (a thread created with its run) reads nothing back before it writes", async () => {

@@ -194,6 +194,11 @@ describe("runs on a thread", () => {
         "BAD_USER_INPUT",
         "input.metadata",
       ],
+      [
+        { threadId, input: {}, assistantId: "slow", checkpoint: { checkpointNs: "\u0000" } },
+        "BAD_USER_INPUT",
+        "input.checkpoint",
+      ],
     ];
     for (const [input, code, field] of cases) {
       const response = await server.request(CreateRunDocument, { input });
@@ -690,6 +695,38 @@ describe("cancel", () => {
     expect(cancelled.status).toBe("INTERRUPTED");
     expect(stepsOf((await threadOf(threadId)).values).length).toBeLessThan(50);
     expect((await threadOf(threadId)).status).toBe("IDLE");
+  });
+
+  it("a cancelled run's end comes after what LangGraph writes on its way out (EXIT durability)", async () => {
+    const threadId = await newThread();
+    const running = await createRun({
+      threadId,
+      input: {},
+      assistantId: "slow",
+      durability: "EXIT",
+      streamMode: ["VALUES"],
+      config: { configurable: { steps: 50, delayMs: 100 } },
+    });
+    // EXIT writes no checkpoint until the run stops: its logged VALUES events show progress.
+    await until(
+      async () =>
+        (
+          await sql.query(
+            "SELECT count(*)::int AS n FROM run_event WHERE run_id = $1 AND kind = 'VALUES'",
+            [running.id],
+          )
+        ).rows[0].n,
+      (n) => n >= 3,
+      "two steps of the running run",
+    );
+    const cancelled = (await server.query(CancelRunDocument, { id: running.id, wait: true }))
+      .cancelRun;
+    expect(cancelled.status).toBe("INTERRUPTED");
+    // LangGraph wrote its one checkpoint as the run stopped; the run's end read it.
+    expect(await checkpointSteps(threadId)).toBe(1);
+    const state = (await server.query(ThreadStateDocument, { id: threadId })).thread!.state;
+    expect(stepsOf(state.values).length).toBeGreaterThanOrEqual(2);
+    expect((await threadOf(threadId)).values).toEqual(state.values);
   });
 
   it("cancelRuns by thread with ROLLBACK removes its in-flight runs", async () => {

@@ -101,6 +101,15 @@ describe("PostgresStore basics", () => {
     expect(await rowCount()).toBe(0);
   });
 
+  it("refuses values jsonb cannot hold (U+0000, a lone surrogate) with a clear error, writing nothing", async () => {
+    for (const value of [{ text: "a\u0000b" }, { deep: ["\ud800"] }, { "\udc00": 1 }]) {
+      await expect(store.put(["jsonb"], "k", value)).rejects.toThrow(/U\+0000 or an unpaired/);
+    }
+    // Text that only looks like those escapes is stored as it is.
+    await store.put(["jsonb"], "k", { text: "\\u0000 \\ud800" });
+    expect((await store.get(["jsonb"], "k"))?.value).toEqual({ text: "\\u0000 \\ud800" });
+  });
+
   it("never lets a dotted label alias the namespace its parts spell", async () => {
     await store.put(["a", "b"], "k", { v: 1 });
     expect(await store.get(["a.b"], "k")).toBeNull();

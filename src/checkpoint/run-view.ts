@@ -44,6 +44,10 @@ export class RunCheckpointView extends BaseCheckpointSaver {
 
   /** How this run's writes commit. */
   readonly #commit: CommitOptions;
+  /** Writes accepted and not yet settled (waiting for their turn, or sent). */
+  readonly #pending = new Set<Promise<unknown>>();
+  /** Accepts no more writes (see close). */
+  #closed = false;
 
   /**
    * `fresh`: the thread holds no checkpoint yet and the run has written nothing (a stateless
@@ -103,9 +107,9 @@ export class RunCheckpointView extends BaseCheckpointSaver {
     newVersions: ChannelVersions,
   ): Promise<RunnableConfig> {
     this.#fresh = false;
-    const turn = this.#turn();
-    if (turn) await turn;
-    const saved = await this.saver.put(config, checkpoint, metadata, newVersions, this.#commit);
+    const saved = await this.#write(() =>
+      this.saver.put(config, checkpoint, metadata, newVersions, this.#commit),
+    );
     // The newest by id, the order the saver reads "latest" in (not necessarily the last put).
     if (this.#isRoot(config) && !(this.#latest && this.#latest.checkpoint.id > checkpoint.id)) {
       const parentId = config.configurable?.checkpoint_id;
@@ -130,9 +134,7 @@ export class RunCheckpointView extends BaseCheckpointSaver {
 
   async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string): Promise<void> {
     this.#fresh = false;
-    const turn = this.#turn();
-    if (turn) await turn;
-    await this.saver.putWrites(config, writes, taskId, this.#commit);
+    await this.#write(() => this.saver.putWrites(config, writes, taskId, this.#commit));
     const checkpointId: string | undefined = config.configurable?.checkpoint_id;
     if (!checkpointId || !this.#isRoot(config)) return;
     if (this.#latest && checkpointId < this.#latest.checkpoint.id) return;
@@ -159,14 +161,36 @@ export class RunCheckpointView extends BaseCheckpointSaver {
   }
 
   /**
+   * Waits until every write accepted has settled (failed ones too) and a turn of the event loop
+   * brought no new one (LangGraph sends a checkpoint once the one before it is written), then
+   * accepts no more. An aborted graph's stream ends before LangGraph has written what it writes
+   * on its way out; the run's end, rollback or hand-back comes after this, and nothing of the
+   * run's lands after it.
+   */
+  async close(): Promise<void> {
+    do {
+      await Promise.allSettled([...this.#pending]);
+      await new Promise((resolve) => setImmediate(resolve));
+    } while (this.#pending.size > 0);
+    this.#closed = true;
+  }
+
+  /**
    * Unless the run waits for each write (SYNC), a write is serialised and sent once the promise
    * callbacks already queued have run: LangGraph does not wait for it, and a graph streaming
    * from promise callbacks gets its next token out first (the pool would not send it before
-   * then anyway: it hands out connections on the next tick).
+   * then anyway: it hands out connections on the next tick). A SYNC write goes to the saver at
+   * once.
    */
-  #turn(): Promise<void> | undefined {
-    if (this.#commit.synchronousCommit !== false) return undefined;
-    return new Promise((resolve) => setImmediate(resolve));
+  #write<T>(send: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error("the run's checkpoints are closed"));
+    const write =
+      this.#commit.synchronousCommit === false
+        ? new Promise<void>((resolve) => setImmediate(resolve)).then(send)
+        : send();
+    const pending: Promise<T> = write.finally(() => this.#pending.delete(pending));
+    this.#pending.add(pending);
+    return pending;
   }
 
   #isRoot(config: RunnableConfig): boolean {

@@ -177,6 +177,7 @@ export function createExecutor(deps: ExecutorDeps) {
     let status: Run["status"] = "SUCCESS";
     let error: RunResult["error"] = null;
     let graph: LoadedGraph | null = null;
+    let view: RunCheckpointView | null = null;
     try {
       await sink?.started(run);
       // The run's own view of the saver: its outcome is read from what it wrote (see finish).
@@ -185,7 +186,7 @@ export function createExecutor(deps: ExecutorDeps) {
       const fresh = claimed.threadFresh || (run.onCompletion !== null && run.attempt === 1);
       // Only "sync" durability waits for each checkpoint's WAL flush; the run's end waits for all.
       const waitForFlush = run.durability === "SYNC";
-      const view = new RunCheckpointView(deps.checkpointer, run.threadId, { fresh, waitForFlush });
+      view = new RunCheckpointView(deps.checkpointer, run.threadId, { fresh, waitForFlush });
       graph = await graphFor(run, config, view);
       // A retried attempt whose run already checkpointed resumes from there: LangGraph sees the
       // same run_id in the latest checkpoint and continues instead of starting over.
@@ -237,6 +238,11 @@ export function createExecutor(deps: ExecutorDeps) {
       }
     } catch (caught) {
       const reason = signal.aborted ? (signal.reason as StopReason | undefined) : undefined;
+      // An aborted stream ends at once, while LangGraph still writes what it writes on its way
+      // out (an EXIT run's only checkpoint, a superstep's last): those land before the run's
+      // end is recorded, and anything later is refused. (Otherwise LangGraph has written
+      // everything before its stream ends.)
+      if (signal.aborted) await view?.close();
       if (reason?.kind === "shutdown") {
         await release(run, owner, sink, settle);
         return;

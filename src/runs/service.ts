@@ -288,6 +288,7 @@ export function createRunService(deps: {
     // checks): refused here, by path, rather than by the database.
     assertStorable("input.input", input.input);
     assertStorable("input.command", input.command);
+    assertStorable("input.checkpoint", input.checkpoint);
     return {
       config: jsonObject(input.config ?? {}, "input.config"),
       context: input.context == null ? null : jsonObject(input.context, "input.context"),

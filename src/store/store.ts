@@ -10,6 +10,7 @@ import {
   type SearchOperation,
 } from "@langchain/langgraph-checkpoint";
 import type pg from "pg";
+import { holdsUnstorable } from "../db/sql/json.ts";
 import {
   type DeleteRow,
   type GetRequest,
@@ -287,6 +288,11 @@ export class PostgresStore extends BaseStore {
     if (json === undefined) {
       throw new TypeError(
         `Store values must be JSON-serialisable objects; got ${typeof put.value}.`,
+      );
+    }
+    if (holdsUnstorable(json)) {
+      throw new TypeError(
+        "Store values cannot hold U+0000 or an unpaired UTF-16 surrogate (PostgreSQL's jsonb cannot store them).",
       );
     }
     const ttl = put.ttl === undefined ? (this.ttlConfig.defaultTtl ?? null) : put.ttl;

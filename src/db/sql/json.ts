@@ -1,7 +1,8 @@
 /**
  * JSON for jsonb columns. jsonb cannot hold U+0000, nor a lone UTF-16 surrogate (a model's token
- * may split a pair): what a graph produced is stored with each of them as U+FFFD rather than
- * refused (what clients send is refused before, see assertStorable).
+ * may split a pair). What a run produced (its state, interrupts, errors, stream) is stored with
+ * each of them as U+FFFD rather than refused; JSON arguments of the API are refused instead (see
+ * assertStorable), except state edits, which the checkpoints keep exactly.
  */
 
 /**
@@ -21,6 +22,11 @@ export function storableJson(value: unknown): string {
 export function storable<T>(value: T): T {
   const text = JSON.stringify(value);
   return mayHoldUnstorable(text) ? (JSON.parse(fix(text)) as T) : value;
+}
+
+/** Whether JSON text (from JSON.stringify) holds something jsonb cannot. */
+export function holdsUnstorable(text: string): boolean {
+  return mayHoldUnstorable(text) && fix(text) !== text;
 }
 
 function mayHoldUnstorable(text: string | undefined): text is string {
