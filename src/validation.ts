@@ -48,6 +48,7 @@ export function pathOf(base: string, key: string | number): string {
  * error names the first that is not by its path from `base`. Iterative: no depth limit.
  */
 export function assertStorable(field: string, root: unknown, base = field): void {
+  if (surelyStorable(root)) return;
   const pending: Array<[unknown, string]> = [[root, base]];
   // An object an auth handler built may refer to itself: each is looked at once.
   const seen = new WeakSet<object>();
@@ -72,6 +73,20 @@ export function assertStorable(field: string, root: unknown, base = field): void
       }
     }
   }
+}
+
+/**
+ * JSON.stringify writes U+0000 as \u0000 and a lone surrogate as \udXXX: text without either
+ * sequence holds neither (most arguments; the walk above names the problem otherwise).
+ */
+function surelyStorable(value: unknown): boolean {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return false; // a cycle, a BigInt: the walk decides
+  }
+  return text === undefined || (!text.includes("\\u0000") && !text.includes("\\ud"));
 }
 
 export const MAX_PAGE = 1000;
