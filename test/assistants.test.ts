@@ -96,6 +96,17 @@ describe("createAssistant", () => {
       code: "BAD_USER_INPUT",
       field: "config",
     });
+    // jsonb holds neither a NUL nor a lone surrogate: refused by path, not by the database.
+    const unstorable = await server.request(CreateAssistantDocument, {
+      input: { graphId: "agent", metadata: { owner: { name: "a\u0000" } } },
+    });
+    expect(errorOf(unstorable).extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "metadata",
+    });
+    expect(errorOf(unstorable).message).toBe(
+      "metadata.owner.name contains a NUL character or an unpaired UTF-16 surrogate, which cannot be stored",
+    );
     expect((await server.query(AssistantsDocument, { first: 1 })).assistants.totalCount).toBe(
       before,
     );

@@ -168,6 +168,9 @@ describe("createCron", () => {
       [{ webhook: "not a url" }, "BAD_USER_INPUT", "input.webhook"],
       [{ config: [1, 2] }, "BAD_USER_INPUT", "input.config"],
       [{ interruptBefore: ["nope"] }, "BAD_USER_INPUT", "input.interruptBefore"],
+      // jsonb holds neither a NUL nor a lone surrogate.
+      [{ input: { items: ["a\u0000"] } }, "BAD_USER_INPUT", "input.input"],
+      [{ metadata: { note: "\udc00" } }, "BAD_USER_INPUT", "input.metadata"],
     ];
     for (const [change, code, field] of cases) {
       const result = await server.request(CreateCronDocument, {
@@ -293,6 +296,8 @@ describe("updateCron and deleteCron", () => {
       [{ webhook: "gopher://x" }, "input.webhook"],
       [{ metadata: "x" }, "input.metadata"],
       [{ interruptAfter: ["nope"] }, "input.interruptAfter"],
+      [{ input: { items: ["\ud800"] } }, "input.input"],
+      [{ config: { configurable: { x: "\u0000" } } }, "input.config"],
     ] as const) {
       const error = errorOf(
         await server.request(UpdateCronDocument, { id: cron.id, input: input as never }),

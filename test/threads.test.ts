@@ -86,6 +86,7 @@ describe("createThread", () => {
     const cases = [
       [{ threadId: "nope" }, "BAD_USER_INPUT", "input.threadId"],
       [{ threadId: id, metadata: [1] }, "BAD_USER_INPUT", "input.metadata"],
+      [{ threadId: id, metadata: { note: "a\u0000b" } }, "BAD_USER_INPUT", "input.metadata"],
       [{ threadId: id, graphId: "nope" }, "NOT_FOUND", "input.graphId"],
       [
         { threadId: id, supersteps: [{ updates: [{ asNode: "agent", values: {} }] }] },
