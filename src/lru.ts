@@ -1,9 +1,12 @@
 /**
  * An LRU whose budget counts what its entries hold (`weigh`: list elements, say), not entries.
- * Keys that start with a thread id and a NUL can be dropped together (deleteThread).
+ * Keys that start with a thread id and a NUL can be dropped together (deleteThread), without a
+ * look at any other key: a stateless run's end drops its thread from every cache.
  */
 export class WeightedLru<V> {
   private readonly entries = new Map<string, { value: V; weight: number }>();
+  /** Keys by the thread id they start with (keys without a NUL are in none). */
+  private readonly byThread = new Map<string, Set<string>>();
   private weight = 0;
 
   constructor(
@@ -26,10 +29,15 @@ export class WeightedLru<V> {
     if (weight > this.maxWeight) return;
     this.entries.set(key, { value, weight });
     this.weight += weight;
-    for (const [oldest, old] of this.entries) {
+    const thread = threadOf(key);
+    if (thread !== null) {
+      const keys = this.byThread.get(thread);
+      if (keys) keys.add(key);
+      else this.byThread.set(thread, new Set([key]));
+    }
+    for (const oldest of this.entries.keys()) {
       if (this.weight <= this.maxWeight) break;
-      this.entries.delete(oldest);
-      this.weight -= old.weight;
+      this.delete(oldest);
     }
   }
 
@@ -38,10 +46,18 @@ export class WeightedLru<V> {
     if (old === undefined) return;
     this.entries.delete(key);
     this.weight -= old.weight;
+    const thread = threadOf(key);
+    const keys = thread === null ? undefined : this.byThread.get(thread);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byThread.delete(thread!);
   }
 
   deleteThread(threadId: string): void {
-    const prefix = `${threadId}\u0000`;
-    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.delete(key);
+    for (const key of [...(this.byThread.get(threadId) ?? [])]) this.delete(key);
   }
+}
+
+function threadOf(key: string): string | null {
+  const end = key.indexOf("\u0000");
+  return end < 0 ? null : key.slice(0, end);
 }

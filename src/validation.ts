@@ -1,3 +1,4 @@
+import { holdsUnstorable } from "./db/sql/json.ts";
 import { InvalidInputError } from "./errors.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -75,10 +76,7 @@ export function assertStorable(field: string, root: unknown, base = field): void
   }
 }
 
-/**
- * JSON.stringify writes U+0000 as \u0000 and a lone surrogate as \udXXX: text without either
- * sequence holds neither (most arguments; the walk above names the problem otherwise).
- */
+/** Decided on the value's JSON text (most arguments); the walk above only names a problem. */
 function surelyStorable(value: unknown): boolean {
   let text: string | undefined;
   try {
@@ -86,7 +84,7 @@ function surelyStorable(value: unknown): boolean {
   } catch {
     return false; // a cycle, a BigInt: the walk decides
   }
-  return text === undefined || (!text.includes("\\u0000") && !text.includes("\\ud"));
+  return text === undefined || !holdsUnstorable(text);
 }
 
 export const MAX_PAGE = 1000;
