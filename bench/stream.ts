@@ -14,7 +14,11 @@
  *
  * 1. M2 time to first token: TTFT_RUNS sequential runs of the `tokens` graph (20 tokens), each a
  *    new stateless run streamed with `streamRun` (graphql-ws); submit -> first MessageEvent. PEER:
- *    POST /runs/stream (messages-tuple); FLOOR: graph.stream in-process, no checkpointer.
+ *    POST /runs/stream (messages-tuple); FLOOR: graph.stream in-process, no checkpointer. OURS and
+ *    FLOOR are measured after TTFT_WARMUP runs, a server in steady state: a process that has
+ *    served only a few dozen runs still runs part of the path unoptimised by V8 (measured: p50
+ *    5.6 ms after 10 warm-up runs, 3.8 ms after 200, on the same machine minutes apart). The peer
+ *    gets 2 (each of its streams takes ~0.6 s).
  * 2. M3 emit -> client latency: the `ticker` graph emits TICKS custom events 1 ms apart, each
  *    carrying its emit time; the client subtracts it from the receipt time (the first 10% are
  *    warm-up). Ours over graphql-ws and SSE, PEER over SSE, YOGA0 publishing {seq, t} on the same
@@ -29,7 +33,7 @@
  *    started in this process for once so that every statement on its pool can be counted: commits
  *    for the whole run, and the event log's batches among them.
  *
- * Env: DATABASE_URL, TTFT_RUNS (100), TICKS (2000), TOKENS (5000), FANOUT (1000), FANOUT_EVENTS
+ * Env: DATABASE_URL, TTFT_RUNS (100), TTFT_WARMUP (200), TICKS (2000), TOKENS (5000), FANOUT (1000), FANOUT_EVENTS
  * (100), PG_TOKENS (1000), PEER (1; 0 skips the peer), PARTS (12345: the sections above to run),
  * LOG_LEVEL (error).
  */
@@ -55,6 +59,7 @@ import { ms, printTable, type Row, rate, summarize } from "./lib/stats.ts";
 
 const env = process.env;
 const TTFT_RUNS = Number(env.TTFT_RUNS ?? 100);
+const TTFT_WARMUP = Number(env.TTFT_WARMUP ?? 200);
 const TICKS = Number(env.TICKS ?? 2000);
 const TOKENS = Number(env.TOKENS ?? 5000);
 const FANOUT = Number(env.FANOUT ?? 1000);
@@ -296,13 +301,13 @@ async function ttftOurs(client: Client): Promise<{ first: number[]; end: number[
     config: { configurable: { tokens: 20 } },
     streamMode: ["MESSAGES"],
   };
-  for (let i = 0; i < TTFT_RUNS + 10; i++) {
+  for (let i = 0; i < TTFT_RUNS + TTFT_WARMUP; i++) {
     const begin = performance.now();
     let firstAt = -1;
     await wsStream(client, STREAM_TOKENS, { input }, (event) => {
       if (firstAt < 0 && event.__typename === "MessageEvent") firstAt = performance.now();
     });
-    if (i < 10) continue;
+    if (i < TTFT_WARMUP) continue;
     first.push(firstAt - begin);
     end.push(performance.now() - begin);
   }
@@ -333,7 +338,7 @@ async function ttftPeer(peer: PeerDevServer): Promise<number[]> {
 
 async function ttftFloor(): Promise<number[]> {
   const first: number[] = [];
-  for (let i = 0; i < TTFT_RUNS + 10; i++) {
+  for (let i = 0; i < TTFT_RUNS + TTFT_WARMUP; i++) {
     const begin = performance.now();
     let firstAt = -1;
     const stream = await tokensGraph.stream(
@@ -341,7 +346,7 @@ async function ttftFloor(): Promise<number[]> {
       { streamMode: "messages", configurable: { tokens: 20 } },
     );
     for await (const _chunk of stream) if (firstAt < 0) firstAt = performance.now();
-    if (i >= 10) first.push(firstAt - begin);
+    if (i >= TTFT_WARMUP) first.push(firstAt - begin);
   }
   return first;
 }
@@ -673,8 +678,7 @@ async function main() {
         rows1.push(latencyRow("PEER /runs/stream, first token", "SSE", await ttftPeer(peer)));
       rows1.push(latencyRow("FLOOR graph.stream, first token", "in-process", await ttftFloor()));
       printTable(rows1, {
-        title:
-          "M2 time to first token: tokens graph (20 tokens), sequential, new stateless run each",
+        title: `M2 time to first token: tokens graph (20 tokens), sequential, new stateless run each, after ${TTFT_WARMUP} warm-up runs`,
         columns: ["subject", "transport", "n", ms("p50"), ms("p90"), ms("p99"), ms("max")],
         ratio: { key: "p50", baseline: 0, direction: "value/baseline", label: "p50 / OURS" },
       });
