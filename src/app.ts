@@ -33,6 +33,7 @@ import type { GraphQLContext } from "./schema/builder.ts";
 import { createMaskError, useClientErrorCodes } from "./schema/errors.ts";
 import { buildSchema } from "./schema/index.ts";
 import { useJsonResponses } from "./schema/json-responses.ts";
+import { useSharedEventResults } from "./schema/shared-events.ts";
 import { useSubscriptionRefusals } from "./schema/stream.ts";
 import { createServices, type Services } from "./services.ts";
 import { createWebhookDeliverer } from "./webhooks/deliverer.ts";
@@ -81,6 +82,7 @@ export function buildApp(deps: {
     plugins: [
       useClientErrorCodes(),
       useSubscriptionRefusals(),
+      useSharedEventResults(),
       useJsonResponses(),
       ...hardeningPlugins(security),
     ],

@@ -8,6 +8,7 @@ import type { CheckpointRef } from "../threads/service.ts";
 import { builder } from "./builder.ts";
 import { RunStatusEnum } from "./enums.ts";
 import { Run, RunError, RunInput, runInputArg, StreamModeEnum } from "./run.ts";
+import { shareable } from "./shared-events.ts";
 import { Checkpoint, Interrupt } from "./thread.ts";
 
 /**
@@ -306,7 +307,7 @@ builder.subscriptionFields((t) => ({
       "Start a run and stream it: RunStartedEvent, then events of the requested modes, then RunEndedEvent.",
     args: { input: t.arg({ type: RunInput, required: true }) },
     subscribe: (_root, { input }, ctx) =>
-      ctx.services.streams.streamRun(ctx.caller, runInputArg(input)),
+      shareable(ctx, ctx.services.streams.streamRun(ctx.caller, runInputArg(input))),
     resolve: (event) => event,
   }),
   runEvents: t.field({
@@ -319,10 +320,13 @@ builder.subscriptionFields((t) => ({
       streamMode: t.arg({ type: [StreamModeEnum] }),
     },
     subscribe: (_root, args, ctx) =>
-      ctx.services.streams.runEvents(ctx.caller, String(args.runId), {
-        after: args.after,
-        streamMode: args.streamMode,
-      }),
+      shareable(
+        ctx,
+        ctx.services.streams.runEvents(ctx.caller, String(args.runId), {
+          after: args.after,
+          streamMode: args.streamMode,
+        }),
+      ),
     resolve: (event) => event,
   }),
   threadEvents: t.field({
@@ -335,10 +339,13 @@ builder.subscriptionFields((t) => ({
       streamMode: t.arg({ type: [StreamModeEnum] }),
     },
     subscribe: (_root, args, ctx) =>
-      ctx.services.streams.threadEvents(ctx.caller, String(args.threadId), {
-        after: args.after,
-        streamMode: args.streamMode,
-      }),
+      shareable(
+        ctx,
+        ctx.services.streams.threadEvents(ctx.caller, String(args.threadId), {
+          after: args.after,
+          streamMode: args.streamMode,
+        }),
+      ),
     resolve: (event) => event,
   }),
 }));
