@@ -58,10 +58,21 @@ function createBroadcaster() {
   };
 }
 
+function createGate() {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 let executions = 0;
+/** What the async field `slow` waits for. */
+let gate = createGate();
 let broadcaster = createBroadcaster();
 afterEach(() => {
   executions = 0;
+  gate = createGate();
   broadcaster = createBroadcaster();
 });
 
@@ -70,7 +81,7 @@ const makeYoga = (plugins: Plugin[]) =>
     schema: createSchema({
       typeDefs: /* GraphQL */ `
       type Query { ok: Boolean }
-      type Tick { n: Int!, label(prefix: String!): String! }
+      type Tick { n: Int!, label(prefix: String!): String!, slow: Int! }
       type Subscription { ticks: Tick! }
     `,
       resolvers: {
@@ -82,6 +93,10 @@ const makeYoga = (plugins: Plugin[]) =>
           },
         },
         Tick: {
+          slow: async (tick: Tick) => {
+            await gate.promise;
+            return tick.n;
+          },
           label: (tick: Tick, args: { prefix: string }) => {
             executions += 1;
             return `${args.prefix}${tick.n}`;
@@ -97,11 +112,11 @@ const plainYoga = makeYoga([]);
 
 const QUERY = "subscription ($prefix: String!) { ticks { n label(prefix: $prefix) } }";
 
-async function subscribe(prefix: string, caller: unknown = null, server = yoga) {
+async function subscribe(prefix: string, caller: unknown = null, server = yoga, query = QUERY) {
   const { parse, subscribe, contextFactory, schema } = server.getEnveloped({ caller });
   const result = await subscribe({
     schema,
-    document: parse(QUERY),
+    document: parse(query),
     variableValues: { prefix },
     contextValue: await contextFactory(),
   });
@@ -143,16 +158,41 @@ describe("useSharedEventResults", () => {
     for (const s of streams) await s.return?.();
   });
 
-  it("shares nothing for a caller JSON cannot write (an auth module's user with a BigInt)", async () => {
-    const caller = { kind: "user", identity: "u", user: { quota: 1n } };
-    const streams = await Promise.all([subscribe("q", caller), subscribe("q", caller)]);
-    const pending = nextOfAll(streams);
-    broadcaster.emit({ n: 3 });
-    expect((await pending).map((r) => r.data)).toEqual(
-      Array(2).fill({ ticks: { n: 3, label: "q3" } }),
-    );
-    expect(executions).toBe(2);
-    for (const s of streams) await s.return?.();
+  it("shares nothing between callers JSON would not write exactly (Map, BigInt, undefined)", async () => {
+    // Two such callers may differ where their JSON shows nothing (a Map writes as {}).
+    const users = [{ roles: new Map([["admin", true]]) }, { quota: 1n }, { team: undefined }];
+    for (const user of users) {
+      executions = 0;
+      const caller = { kind: "user", identity: "u", user };
+      const streams = await Promise.all([subscribe("q", caller), subscribe("q", caller)]);
+      const pending = nextOfAll(streams);
+      broadcaster.emit({ n: 3 });
+      expect((await pending).map((r) => r.data)).toEqual(
+        Array(2).fill({ ticks: { n: 3, label: "q3" } }),
+      );
+      expect(executions).toBe(2);
+      for (const s of streams) await s.return?.();
+    }
+  });
+
+  it("a subscriber whose shared execution was cut short by its owner leaving executes itself", async () => {
+    const slowQuery = "subscription ($prefix: String!) { ticks { slow label(prefix: $prefix) } }";
+    const [owner, other] = await Promise.all([
+      subscribe("s", null, yoga, slowQuery),
+      subscribe("s", null, yoga, slowQuery),
+    ]);
+    const ownerStep = owner!.next();
+    const otherStep = other!.next();
+    broadcaster.emit({ n: 5 });
+    // The owner's execution waits in `slow`; the other waits for that execution's result.
+    while (executions === 0) await new Promise((resolve) => setImmediate(resolve));
+    // As graphql-ws does on `complete`: return() is not awaited (it settles once `slow` does).
+    const leaving = owner!.return?.();
+    gate.resolve();
+    await leaving;
+    expect((await ownerStep).done).toBe(true);
+    expect((await otherStep).value).toEqual({ data: { ticks: { slow: 5, label: "s5" } } });
+    await other!.return?.();
   });
 
   it("executes afresh for a subscriber that takes the event in a later turn", async () => {

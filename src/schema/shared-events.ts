@@ -12,6 +12,11 @@ import type { Plugin } from "graphql-yoga";
  * a relay instead of the event stream, and useSharedEventResults reads the stream itself, passing
  * an event through the relay only when no equal subscriber's result can be reused.
  *
+ * The relay holds one event at a time, and each event fed to the executor must come back as
+ * exactly one result. Both hold because the schema has no @defer/@stream (one result per event)
+ * and both transports read a subscription one result at a time (graphql-ws with for-await, yoga's
+ * SSE from a ReadableStream's serialised pull).
+ *
  * Results are shared within one turn of the event loop only: the burst that hands one event to
  * every follower. A field that reads the present (RunStartedEvent.run shows the run "as it is
  * now") is then never older for a subscriber than the burst it arrived in; a subscriber that
@@ -100,7 +105,7 @@ export function useSharedEventResults(): Plugin {
 }
 
 interface Shared {
-  result?: Promise<ExecutionResult>;
+  result?: Promise<IteratorResult<unknown>>;
 }
 
 function sharedResults(
@@ -123,16 +128,21 @@ function sharedResults(
         return executed.next();
       }
       if (event.done) {
-        // Lets the executor let go of the subscription as when it reads the end itself.
+        // The executor never reads this end through the relay: it is told (its return() reaches
+        // the stream's too, which is over and ignores it).
         void executed.return?.()?.catch(() => undefined);
         return DONE;
       }
       const shared = slotOf(event.value);
-      if (shared?.result) return { value: await shared.result, done: false };
+      if (shared?.result) {
+        // A result to reuse unless its subscriber left (or failed) before its execution ended.
+        const reused = await shared.result.catch(() => null);
+        if (reused && !reused.done) return { value: reused.value, done: false };
+      }
       relay.pass(step);
       const executing = executed.next();
-      if (shared) {
-        shared.result = executing.then((r) => r.value as ExecutionResult);
+      if (shared && !shared.result) {
+        shared.result = executing;
         // Only equal subscribers read it; this one's failure reaches it through `executing`.
         shared.result.catch(() => undefined);
       }
@@ -158,12 +168,29 @@ function createShareKeys() {
     }
     const caller = (context as { caller?: unknown }).caller ?? null;
     try {
-      return JSON.stringify([documentId, operationName ?? null, variables ?? null, caller]);
+      return JSON.stringify(
+        [documentId, operationName ?? null, variables ?? null, caller],
+        exactJson,
+      );
     } catch {
-      // An auth module's user object that JSON cannot write (a BigInt, a cycle).
+      // A value JSON would not write exactly (an auth module's user holding a Map, a class
+      // instance, a BigInt, an undefined field): two such callers may differ where JSON shows
+      // none, so they share with no one.
       return null;
     }
   };
+}
+
+/** JSON.stringify's replacer that refuses what JSON would write lossily. */
+function exactJson(_key: string, value: unknown): unknown {
+  if (value === undefined || typeof value === "function" || typeof value === "symbol") {
+    throw new TypeError("not exact JSON");
+  }
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) throw new TypeError("not exact JSON");
+  }
+  return value;
 }
 
 /** The slot this turn of the event loop keeps for (event, key); emptied at the next turn. */
