@@ -13,6 +13,8 @@
  * publishes with `emit()` (through yoga's `createPubSub`, as the M10 anchor measured); topic
  * defaults to "default".
  */
+
+import { setMaxListeners } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ExecutionArgs } from "graphql";
@@ -78,7 +80,10 @@ const typeDefs = /* GraphQL */ `
 
 export async function startBareYoga(options: BareYogaOptions = {}): Promise<BareYoga> {
   const host = options.host ?? "127.0.0.1";
-  const pubsub = createPubSub<{ events: [topic: string, payload: BareEvent] }>();
+  // One listener per subscriber on one target: a thousand subscribers trip Node's leak warning.
+  const eventTarget = new EventTarget();
+  setMaxListeners(0, eventTarget);
+  const pubsub = createPubSub<{ events: [topic: string, payload: BareEvent] }>({ eventTarget });
   let subscribers = 0;
 
   async function* events(topic: string): AsyncGenerator<{ events: BareEvent }> {
