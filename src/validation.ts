@@ -31,10 +31,8 @@ export function jsonObject(value: unknown, field: string): JsonObject {
 }
 
 // NUL cannot live in text or jsonb; an unpaired surrogate is refused by jsonb and turned into
-// U+FFFD in text, so neither would come back as sent.
-const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-export const unstorable = (text: string) =>
-  text.includes("\u0000") || UNPAIRED_SURROGATE.test(text);
+// U+FFFD in text, so neither would come back as sent. One rule, json.ts's, on the string's JSON.
+export const unstorable = (text: string) => holdsUnstorable(JSON.stringify(text));
 export const UNSTORABLE_HINT =
   "contains a NUL character or an unpaired UTF-16 surrogate, which cannot be stored";
 

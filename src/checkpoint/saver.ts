@@ -69,9 +69,7 @@ export interface CheckpointSaverOptions {
  * For one put() or putWrites(): `synchronousCommit` overrides the saver's setting (see
  * CheckpointSaverOptions) for that statement alone.
  */
-export interface CommitOptions {
-  synchronousCommit?: boolean;
-}
+export type CommitOptions = Pick<CheckpointSaverOptions, "synchronousCommit">;
 
 const DEFAULT_SNAPSHOT_EVERY = 50;
 const DEFAULT_CACHE_ITEMS = 100_000;
@@ -137,7 +135,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   private readonly snapshotEvery: number;
   private readonly lists: ListStateCache;
   private readonly shared: WeightedLru<LoadedValue> | null;
-  private readonly synchronousCommit: "on" | "off" | null;
+  private readonly synchronousCommit: boolean | undefined;
   /**
    * Per thread and namespace, the last checkpoint this saver wrote and the channels it versions:
    * a list channel its child brings in for the first time has no base to look up.
@@ -152,8 +150,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     // Only LangGraph's own serializer may be read faster: a custom one decides for itself.
     if (!options.serde) this.serde = new FastLoadSerializer(this.serde);
     this.pool = options.pool;
-    this.synchronousCommit =
-      options.synchronousCommit === undefined ? null : options.synchronousCommit ? "on" : "off";
+    this.synchronousCommit = options.synchronousCommit;
     this.snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     if (!Number.isInteger(this.snapshotEvery) || this.snapshotEvery < 1) {
       throw new Error(`snapshotEvery must be a positive integer, got ${this.snapshotEvery}`);
@@ -589,8 +586,8 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   }
 
   private commitMode(options: CommitOptions): "on" | "off" | null {
-    if (options.synchronousCommit === undefined) return this.synchronousCommit;
-    return options.synchronousCommit ? "on" : "off";
+    const synchronous = options.synchronousCommit ?? this.synchronousCommit;
+    return synchronous === undefined ? null : synchronous ? "on" : "off";
   }
 
   private async runPut(

@@ -57,6 +57,8 @@ export interface ExecutorDeps {
   graphs: GraphRegistry;
   checkpointer: ThreadCheckpointer & {
     deleteWritesSince(threadId: string, since: Date): Promise<void>;
+    /** With `db`, inside that transaction (a stateless run's end deletes its thread). */
+    deleteThread(threadId: string, db?: Pick<pg.ClientBase, "query">): Promise<void>;
   };
   store: BaseStore;
   runs: RunService;
@@ -309,6 +311,8 @@ export function createExecutor(deps: ExecutorDeps) {
             run.id,
             owner,
             end,
+            // Cached on the thread even when this end deletes it: the end's hooks (a webhook's
+            // payload) read the values from the row first.
             { state, settled: settledStatus(end.status, state) },
             deps.runs.endAnnouncement(run.id),
           );

@@ -130,7 +130,7 @@ export function encodeChunk(
   namespace: string[],
   mode: string,
   payload: unknown,
-  metadataCache: MetadataCache = new WeakMap(),
+  metadataCache: MetadataCache,
 ): EncodedEvent[] {
   const kind = KIND_OF_MODE[mode];
   if (!kind) return [];

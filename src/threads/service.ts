@@ -6,7 +6,6 @@ import type {
   StateSnapshot,
 } from "@langchain/langgraph";
 import { Command } from "@langchain/langgraph";
-import type pg from "pg";
 import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
 import { inScope } from "../auth/filters.ts";
@@ -34,7 +33,7 @@ import { isUuid, type JsonObject, jsonObject, pageArgs, uuid } from "../validati
  */
 export interface ThreadCheckpointer extends BaseCheckpointSaver {
   copyThread(fromThreadId: string, toThreadId: string): Promise<void>;
-  deleteThread(threadId: string, db?: Pick<pg.ClientBase, "query">): Promise<void>;
+  deleteThread(threadId: string): Promise<void>;
 }
 
 export interface CheckpointRef {
