@@ -59,6 +59,10 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
   const pool = new pg.Pool({
     connectionString: withSessionSettings(url, GENERIC_PLANS),
     max: options.maxConnections ?? 20,
+    // A statement is sent without waiting for the replies to those before it on the connection
+    // (each still gets its own reply, in order). Only transaction() relies on it; a caller that
+    // awaits each statement sees no difference.
+    pipeline: true,
   });
   // An idle client that loses its connection emits here; without a listener it would crash us.
   pool.on("error", () => {});
@@ -69,12 +73,21 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
     prisma,
     async transaction(fn, options) {
       const client = await pool.connect();
+      // One simple query however many statements, and not awaited: fn's first statement goes out
+      // behind it at once, so opening a transaction costs no round trip of its own. If it fails
+      // (the opening's lock timing out), fn's statements fail as the aborted transaction's, and
+      // the opening's error is the one reported.
+      const begin =
+        options?.durable === false ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN";
+      const opened = client.query(options?.opening ? `${begin}; ${options.opening}` : begin);
+      opened.catch(() => undefined);
       try {
-        // One round trip however many statements (a simple query may hold several).
-        const begin =
-          options?.durable === false ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN";
-        await client.query(options?.opening ? `${begin}; ${options.opening}` : begin);
-        const result = await fn(client);
+        let result: Awaited<ReturnType<typeof fn>>;
+        try {
+          result = await fn(client);
+        } finally {
+          await opened;
+        }
         await client.query("COMMIT");
         return result;
       } catch (error) {

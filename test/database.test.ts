@@ -1,0 +1,102 @@
+import pg from "pg";
+import { type Database, openDatabase } from "../src/db/database.ts";
+import { createEmptyDatabase, type TestDatabase } from "./helpers/db.ts";
+import { until } from "./helpers/poll.ts";
+
+describe("Database.transaction", () => {
+  let testDb: TestDatabase;
+  let db: Database;
+  let other: pg.Client;
+
+  beforeAll(async () => {
+    testDb = await createEmptyDatabase();
+    db = openDatabase(testDb.url, { maxConnections: 3 });
+    other = new pg.Client({ connectionString: testDb.url });
+    await other.connect();
+    await db.pool.query("CREATE TABLE item (x int)");
+  });
+
+  afterAll(async () => {
+    await other.end();
+    await db.close();
+    await testDb.drop();
+  });
+
+  beforeEach(async () => {
+    await db.pool.query("TRUNCATE item");
+  });
+
+  const items = async () =>
+    (await db.pool.query<{ x: number }>("SELECT x FROM item ORDER BY x")).rows.map((r) => r.x);
+
+  it("sends the first statement without waiting for the opening, and runs it after it", async () => {
+    // Another session holds the lock the opening takes: the opening cannot finish until it goes.
+    await other.query("BEGIN; SELECT pg_advisory_xact_lock(7)");
+    let started = false;
+    const done = db.transaction(
+      async (client) => {
+        started = true;
+        await client.query("INSERT INTO item VALUES (1)");
+        return "ok";
+      },
+      { opening: "SELECT pg_advisory_xact_lock(7)" },
+    );
+    // fn is already running (its statement queued behind the waiting opening)...
+    await until(
+      async () => started,
+      (value) => value,
+      "the transaction's body to start while its opening waits for the lock",
+    );
+    // ...and nothing of it is visible while the lock is held.
+    expect(await items()).toEqual([]);
+    await other.query("COMMIT");
+    expect(await done).toBe("ok");
+    expect(await items()).toEqual([1]);
+  });
+
+  it("reports the opening's own error, and commits nothing", async () => {
+    await expect(
+      db.transaction(
+        async (client) => {
+          await client.query("INSERT INTO item VALUES (1)");
+        },
+        { opening: "SELECT 1 / 0" },
+      ),
+    ).rejects.toThrow(/division by zero/);
+    expect(await items()).toEqual([]);
+  });
+
+  it("rolls back everything when the body fails, and leaves the connection usable", async () => {
+    await expect(
+      db.transaction(async (client) => {
+        await client.query("INSERT INTO item VALUES (1)");
+        throw new Error("body failed");
+      }),
+    ).rejects.toThrow("body failed");
+    await expect(
+      db.transaction(async (client) => {
+        await client.query("INSERT INTO item VALUES (2)");
+        await client.query("INSERT INTO item VALUES ('not a number')");
+      }),
+    ).rejects.toThrow(/invalid input syntax/);
+    expect(await items()).toEqual([]);
+    // Every pooled connection is back in a clean state: three transactions in a row commit.
+    for (const x of [3, 4, 5]) {
+      await db.transaction((client) => client.query("INSERT INTO item VALUES ($1)", [x]));
+    }
+    expect(await items()).toEqual([3, 4, 5]);
+  });
+
+  it("commits without waiting for the WAL flush only when asked (durable: false)", async () => {
+    const mode = (durable?: boolean) =>
+      db.transaction(
+        async (client) =>
+          (await client.query<{ synchronous_commit: string }>("SHOW synchronous_commit")).rows[0]!
+            .synchronous_commit,
+        durable === undefined ? {} : { durable },
+      );
+    expect(await mode(false)).toBe("off");
+    expect(await mode(true)).toBe("on");
+    expect(await mode()).toBe("on");
+  });
+});
