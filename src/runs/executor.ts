@@ -326,10 +326,14 @@ export function createExecutor(deps: ExecutorDeps) {
           // Before the next run is dispatched (or the thread deleted): the stream's end comes first.
           await endStream?.(client, endedRow, outcome);
           if (deleteThread) {
-            await deps.runs.saveOutcome(client, kept(endedRow));
-            await sql.deleteThreadRow(client, run.threadId);
-            // With the row: once the run's end is heard, nothing of its thread is left.
-            await deps.checkpointer.deleteThread(run.threadId, client);
+            // Sent together (the pool pipelines; the wire keeps this order): one round trip.
+            // The checkpoints go with the row: once the run's end is heard, nothing of its
+            // thread is left.
+            await Promise.all([
+              deps.runs.saveOutcome(client, kept(endedRow)),
+              sql.deleteThreadRow(client, run.threadId),
+              deps.checkpointer.deleteThread(run.threadId, client),
+            ]);
           } else if (next) {
             await deps.runs.announce(client, next);
           }
