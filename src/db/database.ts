@@ -60,8 +60,8 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
     connectionString: withSessionSettings(url, GENERIC_PLANS),
     max: options.maxConnections ?? 20,
     // A statement is sent without waiting for the replies to those before it on the connection
-    // (each still gets its own reply, in order). Only transaction() relies on it; a caller that
-    // awaits each statement sees no difference.
+    // (each still gets its own reply, in order): transaction() and callers that send independent
+    // statements at once save round trips; a caller that awaits each statement sees no change.
     pipeline: true,
   });
   // An idle client that loses its connection emits here; without a listener it would crash us.
