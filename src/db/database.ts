@@ -82,12 +82,8 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
       const opened = client.query(options?.opening ? `${begin}; ${options.opening}` : begin);
       opened.catch(() => undefined);
       try {
-        let result: Awaited<ReturnType<typeof fn>>;
-        try {
-          result = await fn(client);
-        } finally {
-          await opened;
-        }
+        // A failed opening's error replaces the body's (which only echoes it).
+        const result = await fn(client).finally(() => opened);
         await client.query("COMMIT");
         return result;
       } catch (error) {
