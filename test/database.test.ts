@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import pg from "pg";
 import { type Database, openDatabase } from "../src/db/database.ts";
 import { createEmptyDatabase, type TestDatabase } from "./helpers/db.ts";
@@ -51,6 +52,46 @@ describe("Database.transaction", () => {
     expect(await items()).toEqual([]);
     await other.query("COMMIT");
     expect(await done).toBe("ok");
+    expect(await items()).toEqual([1]);
+  });
+
+  it("sends the opening and the body's first statement in one write", async () => {
+    // Count the writes that reach each pooled connection's socket during one transaction.
+    const writes: string[] = [];
+    const patched: Array<() => void> = [];
+    const clients = await Promise.all([1, 2, 3].map(() => db.pool.connect()));
+    for (const client of clients) {
+      const socket = (client as unknown as { connection: { stream: Socket } }).connection.stream;
+      const write = socket._write.bind(socket);
+      const writev = socket._writev?.bind(socket);
+      socket._write = (chunk, encoding, callback) => {
+        writes.push("write");
+        write(chunk, encoding, callback);
+      };
+      if (writev) {
+        socket._writev = (chunks, callback) => {
+          writes.push(`writev(${chunks.length})`);
+          writev(chunks, callback);
+        };
+      }
+      patched.push(() => {
+        socket._write = write;
+        if (writev) socket._writev = writev;
+      });
+      client.release();
+    }
+    try {
+      await db.transaction(
+        async (client) => {
+          await client.query("INSERT INTO item VALUES (1)");
+        },
+        { opening: "SELECT pg_advisory_xact_lock(8)" },
+      );
+    } finally {
+      for (const restore of patched) restore();
+    }
+    // The opening with the INSERT, then COMMIT.
+    expect(writes).toHaveLength(2);
     expect(await items()).toEqual([1]);
   });
 

@@ -1,3 +1,4 @@
+import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
@@ -55,6 +56,11 @@ export async function migrate(url: string, log: (message: string) => void) {
   }
 }
 
+/** The connection's socket (node-pg keeps it as `connection.stream`; it corks it per statement). */
+function socketOf(client: pg.PoolClient): Pick<Writable, "cork" | "uncork"> {
+  return (client as unknown as { connection: { stream: Writable } }).connection.stream;
+}
+
 export function openDatabase(url: string, options: { maxConnections?: number } = {}): Database {
   const pool = new pg.Pool({
     connectionString: withSessionSettings(url, GENERIC_PLANS),
@@ -79,11 +85,25 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
       // the opening's error is the one reported.
       const begin =
         options?.durable === false ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN";
-      const opened = client.query(options?.opening ? `${begin}; ${options.opening}` : begin);
-      opened.catch(() => undefined);
+      // Corked until fn's synchronous part has run: the opening and fn's first statement leave in
+      // one write. Each write wakes the server's backend, and on a busy machine that syscall cost
+      // more than the statement it carried (~70 µs measured under load).
+      const socket = socketOf(client);
+      socket.cork();
+      let opened: Promise<unknown> = Promise.resolve();
+      let body: ReturnType<typeof fn>;
+      try {
+        opened = client.query(options?.opening ? `${begin}; ${options.opening}` : begin);
+        opened.catch(() => undefined);
+        body = fn(client);
+      } catch (error) {
+        body = Promise.reject(error);
+      } finally {
+        socket.uncork();
+      }
       try {
         // A failed opening's error replaces the body's (which only echoes it).
-        const result = await fn(client).finally(() => opened);
+        const result = await body.finally(() => opened);
         await client.query("COMMIT");
         return result;
       } catch (error) {
