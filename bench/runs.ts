@@ -20,7 +20,10 @@
  *    "new thread + waited run" (OURS: createThread + waitRun; PEER: POST /threads + /runs/wait;
  *    INPROC: invoke on a new thread id). OURS runs N_JOBS_PER_WORKER runs at once (default 10,
  *    as LangGraph Platform); when that is below 50 the 50-client test is repeated after restarting
- *    our server with N_JOBS_PER_WORKER=50 (same database), and both rows are shown.
+ *    our server with N_JOBS_PER_WORKER=50 (same database), and both rows are shown. The "OURS
+ *    process" rows repeat that with our server as users (and PEER) run it: `langgraph-gql start`
+ *    in its own process, after 2 s of untimed warm-up, so the load generator does not share its
+ *    event loop. The verdicts take the best OURS row.
  * 3. M6, queue pickup: `createRun` on a fresh thread, then the run's createdAt -> startedAt, both
  *    set by the database clock (created_at is the creating transaction's start, started_at the
  *    claiming statement's). "idle": one run at a time (each awaited with runResult before the
@@ -61,6 +64,7 @@ import {
   timeSequential,
   withCpu,
 } from "./lib/load.ts";
+import { startOursProcess } from "./lib/ours-process.ts";
 import { type PeerDevServer, startPeerDevServer } from "./lib/peer-dev-server.ts";
 import { createScratchDatabase, DEFAULT_DATABASE_URL, type ScratchDatabase } from "./lib/pg.ts";
 import {
@@ -481,6 +485,34 @@ async function main() {
     running = null;
     await inproc.close();
     inproc = null;
+    // As users run it, and as PEER runs: its own process, not sharing this one's event loop.
+    for (const [jobs, clientCounts] of [
+      [N_JOBS, [10, 50]],
+      ...(N_JOBS < 50 ? [[50, [50]] as const] : []),
+    ] as const) {
+      const child = await startOursProcess(oursDb.url, CONFIG_FILE, {
+        N_JOBS_PER_WORKER: String(jobs),
+      });
+      try {
+        const childHttp = createHttpClient(child.url);
+        clients.push(childHttp);
+        const client = oursClient(childHttp);
+        const iteration = async () => client.waitRun(await client.createThread());
+        // Its JIT starts cold: the first seconds of a fresh process ran ~25% slower.
+        await runClosedLoop({
+          concurrency: 10,
+          durationMs: 2000,
+          warmupRequests: 10,
+          fn: iteration,
+        });
+        for (const c of clientCounts) {
+          loads.push(await load("OURS process", c, iteration, note(jobs)));
+        }
+        childHttp.close();
+      } finally {
+        await child.stop();
+      }
+    }
 
     console.log("\n4. queue drain");
     const drainNote = await drain(oursDb.url, readPool);
@@ -526,7 +558,7 @@ async function main() {
     });
     console.log();
     printTable(loads, {
-      title: `M5 closed-loop throughput, ${LOAD_MS / 1000} s per row (iteration = new thread + waited run; cpu = this process, of one core)`,
+      title: `M5 closed-loop throughput, ${LOAD_MS / 1000} s per row (iteration = new thread + waited run; cpu = this process, of one core: for OURS process and PEER rows, the load generator alone)`,
       columns: [
         "subject",
         "clients",
@@ -554,7 +586,9 @@ async function main() {
     const peerP50 = peerRows[0]?.p50 as number | undefined;
     const rps = (subject: string, clients: number) =>
       loads.filter((l) => l.subject.startsWith(subject) && l.clients === clients).map((l) => l.rps);
-    const ours50 = Math.max(...rps("OURS", 50));
+    const ours50Rows = loads.filter((l) => l.subject.startsWith("OURS") && l.clients === 50);
+    const best50 = ours50Rows.reduce((a, b) => (b.rps > a.rps ? b : a));
+    const ours50 = best50.rps;
     const peer50 = rps("PEER", 50)[0];
     // The queue path: where the creating process claims its runs, pickup is 0 by construction.
     const pickupP50 = pick.rows.at(-1)!.p50 as number;
@@ -569,7 +603,7 @@ async function main() {
       );
     }
     console.log(
-      `  M5 ours runs/s at 50 clients: ${formatRate(ours50)} (best row; target >= 150/s): ${verdict(ours50 >= 150)}`,
+      `  M5 ours runs/s at 50 clients: ${formatRate(ours50)} (best row: ${best50.subject}; target >= 150/s): ${verdict(ours50 >= 150)}`,
     );
     if (peer50 !== undefined) {
       console.log(

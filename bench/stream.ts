@@ -37,7 +37,7 @@
  * (100), PG_TOKENS (1000), PEER (1; 0 skips the peer), PARTS (12345: the sections above to run),
  * LOG_LEVEL (error).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { setMaxListeners } from "node:events";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -52,7 +52,8 @@ import type { StreamModeName } from "../src/runs/service.ts";
 import { type Tick, tokens as tokensGraph, tokenText } from "./graphs.ts";
 import { type BareYoga, startBareYoga } from "./lib/bare-yoga.ts";
 import { createHttpClient } from "./lib/load.ts";
-import { getFreePort, type PeerDevServer, startPeerDevServer } from "./lib/peer-dev-server.ts";
+import { type ServerProcess as Server, startOursProcess, stopChild } from "./lib/ours-process.ts";
+import { type PeerDevServer, startPeerDevServer } from "./lib/peer-dev-server.ts";
 import { countStatements, createScratchDatabase, DEFAULT_DATABASE_URL } from "./lib/pg.ts";
 import { parseSse } from "./lib/sse.ts";
 import { ms, printTable, type Row, rate, summarize } from "./lib/stats.ts";
@@ -172,62 +173,9 @@ function latencyRow(subject: string, transport: string, values: number[]): Row {
 
 // --- subjects in their own processes ------------------------------------------------------------
 
-interface Server {
-  url: string;
-  graphqlUrl: string;
-  wsUrl: string;
-  stop(): Promise<void>;
-}
-
-async function waitReady(url: string, child: ChildProcess, output: () => string) {
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`exited early:\n${output()}`);
-    if (
-      await fetch(url).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return;
-    await sleep(100);
-  }
-  throw new Error(`not ready: ${url}\n${output()}`);
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  return exited.finally(() => clearTimeout(timer));
-}
-
 /** OURS: `langgraph-gql start` with bench/langgraph.json (API and worker in one process). */
-async function startOurs(databaseUrl: string): Promise<Server> {
-  const port = await getFreePort();
-  const bin = `${ROOT}bin/langgraph-gql.mjs`;
-  const child = spawn(process.execPath, [bin, "start", "--config", CONFIG_FILE], {
-    env: {
-      ...env,
-      DATABASE_URL: databaseUrl,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      LOG_LEVEL: env.LOG_LEVEL ?? "error",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-    cwd: ROOT,
-  });
-  let output = "";
-  child.stdout?.on("data", (c) => (output += c));
-  child.stderr?.on("data", (c) => (output += c));
-  const url = `http://127.0.0.1:${port}`;
-  await waitReady(`${url}/ok`, child, () => output);
-  return {
-    url,
-    graphqlUrl: `${url}/graphql`,
-    wsUrl: `ws://127.0.0.1:${port}/graphql`,
-    stop: () => stopChild(child),
-  };
+function startOurs(databaseUrl: string): Promise<Server> {
+  return startOursProcess(databaseUrl, CONFIG_FILE);
 }
 
 interface BareProcess extends Server {
