@@ -510,7 +510,6 @@ async function main() {
         for (const c of clientCounts) {
           loads.push(await load("OURS process", c, iteration, note(jobs)));
         }
-        childHttp.close();
       } finally {
         await child.stop();
       }
@@ -586,12 +585,11 @@ async function main() {
     // targets
     const inprocP50 = seqRows[2]!.p50 as number;
     const peerP50 = peerRows[0]?.p50 as number | undefined;
-    const rps = (subject: string, clients: number) =>
-      loads.filter((l) => l.subject.startsWith(subject) && l.clients === clients).map((l) => l.rps);
-    const ours50Rows = loads.filter((l) => l.subject.startsWith("OURS") && l.clients === 50);
-    const best50 = ours50Rows.reduce((a, b) => (b.rps > a.rps ? b : a));
+    const at50 = (subject: string) =>
+      loads.filter((l) => l.subject.startsWith(subject) && l.clients === 50);
+    const best50 = at50("OURS").reduce((a, b) => (b.rps > a.rps ? b : a));
     const ours50 = best50.rps;
-    const peer50 = rps("PEER", 50)[0];
+    const peer50 = at50("PEER")[0]?.rps;
     // The queue path: where the creating process claims its runs, pickup is 0 by construction.
     const pickupP50 = pick.rows.at(-1)!.p50 as number;
     const verdict = (ok: boolean) => (ok ? "MET" : "MISSED");

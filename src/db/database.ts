@@ -90,17 +90,11 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
       // more than the statement it carried (~70 µs measured under load).
       const socket = socketOf(client);
       socket.cork();
-      let opened: Promise<unknown> = Promise.resolve();
-      let body: ReturnType<typeof fn>;
-      try {
-        opened = client.query(options?.opening ? `${begin}; ${options.opening}` : begin);
-        opened.catch(() => undefined);
-        body = fn(client);
-      } catch (error) {
-        body = Promise.reject(error);
-      } finally {
-        socket.uncork();
-      }
+      const opened = client.query(options?.opening ? `${begin}; ${options.opening}` : begin);
+      opened.catch(() => undefined);
+      // fn runs now, up to its first await; a synchronous throw becomes the body's rejection.
+      const body = (async () => fn(client))();
+      socket.uncork();
       try {
         // A failed opening's error replaces the body's (which only echoes it).
         const result = await body.finally(() => opened);
