@@ -4,6 +4,42 @@ import { type Database, openDatabase } from "../src/db/database.ts";
 import { createEmptyDatabase, type TestDatabase } from "./helpers/db.ts";
 import { until } from "./helpers/poll.ts";
 
+/**
+ * Counts the writes that reach the sockets of a pool's connections (all `connections` of them,
+ * opened here) until `restore`.
+ */
+async function countWrites(pool: pg.Pool, connections: number) {
+  const seen: string[] = [];
+  const patched: Array<() => void> = [];
+  const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
+  for (const client of clients) {
+    const socket = (client as unknown as { connection: { stream: Socket } }).connection.stream;
+    const write = socket._write.bind(socket);
+    const writev = socket._writev?.bind(socket);
+    socket._write = (chunk, encoding, callback) => {
+      seen.push("write");
+      write(chunk, encoding, callback);
+    };
+    if (writev) {
+      socket._writev = (chunks, callback) => {
+        seen.push(`writev(${chunks.length})`);
+        writev(chunks, callback);
+      };
+    }
+    patched.push(() => {
+      socket._write = write;
+      if (writev) socket._writev = writev;
+    });
+    client.release();
+  }
+  return {
+    seen,
+    restore: () => {
+      for (const restore of patched) restore();
+    },
+  };
+}
+
 describe("Database.transaction", () => {
   let testDb: TestDatabase;
   let db: Database;
@@ -56,30 +92,7 @@ describe("Database.transaction", () => {
   });
 
   it("sends the opening and the body's first statement in one write", async () => {
-    // Count the writes that reach each pooled connection's socket during one transaction.
-    const writes: string[] = [];
-    const patched: Array<() => void> = [];
-    const clients = await Promise.all([1, 2, 3].map(() => db.pool.connect()));
-    for (const client of clients) {
-      const socket = (client as unknown as { connection: { stream: Socket } }).connection.stream;
-      const write = socket._write.bind(socket);
-      const writev = socket._writev?.bind(socket);
-      socket._write = (chunk, encoding, callback) => {
-        writes.push("write");
-        write(chunk, encoding, callback);
-      };
-      if (writev) {
-        socket._writev = (chunks, callback) => {
-          writes.push(`writev(${chunks.length})`);
-          writev(chunks, callback);
-        };
-      }
-      patched.push(() => {
-        socket._write = write;
-        if (writev) socket._writev = writev;
-      });
-      client.release();
-    }
+    const writes = await countWrites(db.pool, 3);
     try {
       await db.transaction(
         async (client) => {
@@ -88,10 +101,10 @@ describe("Database.transaction", () => {
         { opening: "SELECT pg_advisory_xact_lock(8)" },
       );
     } finally {
-      for (const restore of patched) restore();
+      writes.restore();
     }
     // The opening with the INSERT, then COMMIT.
-    expect(writes).toHaveLength(2);
+    expect(writes.seen).toHaveLength(2);
     expect(await items()).toEqual([1]);
   });
 
@@ -139,5 +152,100 @@ describe("Database.transaction", () => {
     expect(await mode(false)).toBe("off");
     expect(await mode(true)).toBe("on");
     expect(await mode()).toBe("on");
+  });
+});
+
+describe("Database.grouped", () => {
+  let testDb: TestDatabase;
+  let db: Database;
+  let other: pg.Client;
+
+  beforeAll(async () => {
+    testDb = await createEmptyDatabase();
+    db = openDatabase(testDb.url, { maxConnections: 3 });
+    other = new pg.Client({ connectionString: testDb.url });
+    await other.connect();
+    await db.pool.query("CREATE TABLE item (x int)");
+  });
+
+  afterAll(async () => {
+    await other.end();
+    await db.close();
+    await testDb.drop();
+  });
+
+  beforeEach(async () => {
+    await db.pool.query("TRUNCATE item");
+  });
+
+  const items = async () =>
+    (await db.pool.query<{ x: number }>("SELECT x FROM item ORDER BY x")).rows.map((r) => r.x);
+
+  /** A grouped statement that stays in flight until `other` commits (it waits for a lock). */
+  async function holdInFlight(key: number) {
+    await other.query("BEGIN");
+    await other.query("SELECT pg_advisory_xact_lock($1)", [key]);
+    const held = db.grouped.query({ text: "SELECT pg_advisory_xact_lock($1)", values: [key] });
+    return { held, release: () => other.query("COMMIT") };
+  }
+
+  const insert = (x: unknown) =>
+    db.grouped.query({ text: "INSERT INTO item VALUES ($1)", values: [x] });
+
+  it("sends the statements issued while one is in flight together, in one write", async () => {
+    const writes = await countWrites(db.pool, 3);
+    try {
+      const { held, release } = await holdInFlight(11);
+      await Promise.all([1, 2, 3, 4, 5].map(insert));
+      const sent = [...writes.seen];
+      await release();
+      await held;
+      // They committed while the first statement still waited: on another connection, and the
+      // five of them (five protocol messages each) in one write.
+      expect(sent).toEqual([expect.any(String), "writev(25)"]);
+      expect(await items()).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      writes.restore();
+    }
+  });
+
+  it("fails only the statement that fails, and leaves the connection usable", async () => {
+    const { held, release } = await holdInFlight(12);
+    const results = await Promise.allSettled([insert(1), insert("not a number"), insert(3)]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/invalid input syntax/);
+    await release();
+    await held;
+    await Promise.all([insert(4), insert(5)]);
+    expect(await items()).toEqual([1, 3, 4, 5]);
+  });
+
+  it("fails a group whose connection dies, and later statements get a working one", async () => {
+    const { held, release } = await holdInFlight(13);
+    // The group's first statement waits for a second lock; its connection is then terminated.
+    await other.query("SELECT pg_advisory_xact_lock(14)");
+    const group = Promise.allSettled([
+      db.grouped.query({ text: "SELECT pg_advisory_xact_lock(14)" }),
+      insert(1),
+    ]);
+    // Looked up on a connection of its own: `other` is in a transaction, where PostgreSQL keeps
+    // showing the activity it saw first.
+    const pid = await until(
+      async () =>
+        (
+          await db.pool.query<{ pid: number }>(
+            "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_advisory_xact_lock(14)' AND state = 'active'",
+          )
+        ).rows[0]?.pid,
+      (found) => found !== undefined,
+      "the group's connection to wait for the lock",
+    );
+    await other.query("SELECT pg_terminate_backend($1)", [pid]);
+    const results = await group;
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    await release();
+    await held;
+    await Promise.all([insert(2), insert(3)]);
+    expect(await items()).toEqual([2, 3]);
   });
 });

@@ -16,6 +16,7 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import type pg from "pg";
 import * as sql from "../db/sql/checkpoint.ts";
+import { groupStatements, type StatementSender } from "../db/statement-group.ts";
 import { WeightedLru } from "../lru.ts";
 import {
   chainHash,
@@ -63,6 +64,12 @@ export interface CheckpointSaverOptions {
    * them; a run resumes from an earlier one. Default: the server's setting (normally on).
    */
   synchronousCommit?: boolean;
+  /**
+   * Where put() and putWrites() that do not wait for the WAL flush are sent. The server passes
+   * its database's statement group, so they leave together with its other such statements.
+   * Default: a group of the saver's own over `pool` (see groupStatements).
+   */
+  unflushedWrites?: StatementSender;
 }
 
 /**
@@ -136,6 +143,8 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   private readonly lists: ListStateCache;
   private readonly shared: WeightedLru<LoadedValue> | null;
   private readonly synchronousCommit: boolean | undefined;
+  /** Writes that do not wait for the WAL flush leave together under load (see groupStatements). */
+  private readonly unflushedWrites: StatementSender;
   /**
    * Per thread and namespace, the last checkpoint this saver wrote and the channels it versions:
    * a list channel its child brings in for the first time has no base to look up.
@@ -150,6 +159,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     // Only LangGraph's own serializer may be read faster: a custom one decides for itself.
     if (!options.serde) this.serde = new FastLoadSerializer(this.serde);
     this.pool = options.pool;
+    this.unflushedWrites = options.unflushedWrites ?? groupStatements(this.pool);
     this.synchronousCommit = options.synchronousCommit;
     this.snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     if (!Number.isInteger(this.snapshotEvery) || this.snapshotEvery < 1) {
@@ -340,7 +350,8 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
       payloads.push(write.data);
       offset += write.data.byteLength;
     }
-    await this.pool.query(
+    const commitMode = this.commitMode(options);
+    await this.writer(commitMode).query(
       sql.putWrites(
         String(threadId),
         checkpointNs,
@@ -348,7 +359,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
         taskId,
         rows,
         Buffer.concat(payloads),
-        this.commitMode(options),
+        commitMode,
       ),
     );
   }
@@ -590,6 +601,10 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     return synchronous === undefined ? null : synchronous ? "on" : "off";
   }
 
+  private writer(commitMode: "on" | "off" | null): StatementSender {
+    return commitMode === "off" ? this.unflushedWrites : this.pool;
+  }
+
   private async runPut(
     base: Omit<sql.PutCheckpointInput, "blobs" | "packed">,
     plans: BlobPlan[],
@@ -616,7 +631,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
         offset += plan.payload.length;
       }
     }
-    const { rows } = await this.pool.query<sql.PutCheckpointResult>(
+    const { rows } = await this.writer(base.synchronousCommit).query<sql.PutCheckpointResult>(
       sql.putCheckpoint({
         ...base,
         blobs,

@@ -1,4 +1,3 @@
-import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
@@ -7,12 +6,18 @@ import { PrismaClient } from "../generated/prisma/client.ts";
 import { startEmbeddedPostgres } from "./embedded.ts";
 import { applyMigrations } from "./migrate.ts";
 import { GENERIC_PLANS, withSessionSettings } from "./session.ts";
+import { groupStatements, type StatementSender, socketOf } from "./statement-group.ts";
 
 export interface Database {
   url: string;
   /** Shared by Prisma (through its adapter) and by the raw SQL in src/db/sql/. */
   pool: pg.Pool;
   prisma: PrismaClient;
+  /**
+   * For single statements that only insert new rows and never wait on a lock (see
+   * groupStatements): under load, those issued in one event-loop turn share one write.
+   */
+  grouped: StatementSender;
   /**
    * Runs `fn` in a transaction on one pooled connection: committed if it returns, else rolled
    * back. `durable: false` commits without waiting for the WAL flush: only for work nobody has
@@ -56,11 +61,6 @@ export async function migrate(url: string, log: (message: string) => void) {
   }
 }
 
-/** The connection's socket (node-pg keeps it as `connection.stream`; it corks it per statement). */
-function socketOf(client: pg.PoolClient): Pick<Writable, "cork" | "uncork"> {
-  return (client as unknown as { connection: { stream: Writable } }).connection.stream;
-}
-
 export function openDatabase(url: string, options: { maxConnections?: number } = {}): Database {
   const pool = new pg.Pool({
     connectionString: withSessionSettings(url, GENERIC_PLANS),
@@ -77,6 +77,7 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
     url,
     pool,
     prisma,
+    grouped: groupStatements(pool),
     async transaction(fn, options) {
       const client = await pool.connect();
       // One simple query however many statements, and not awaited: fn's first statement goes out

@@ -68,6 +68,7 @@ export function createStreamService(deps: {
       run,
       place,
       pool,
+      appends: db.grouped,
       hub,
       log,
       onClose: (endLogged) => {

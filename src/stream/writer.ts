@@ -1,6 +1,7 @@
 import type pg from "pg";
 import * as sql from "../db/sql/events.ts";
 import type { LogPlace } from "../db/sql/runs.ts";
+import type { StatementSender } from "../db/statement-group.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
 import type { RunEndOutcome, RunEventSink } from "../runs/executor.ts";
@@ -42,6 +43,8 @@ export function createRunWriter(deps: {
   /** Where the attempt starts in the log, reserved when the run was claimed. */
   place: LogPlace;
   pool: pg.Pool;
+  /** Where batches are appended: they only insert new rows (see Database.grouped). */
+  appends: StatementSender;
   hub: StreamHub;
   log: Logger;
   options: WriterOptions;
@@ -156,7 +159,7 @@ export function createRunWriter(deps: {
     const batch = buffer;
     buffer = [];
     lastFlushAt = Date.now();
-    flushing = write(pool, batch, owner)
+    flushing = write(deps.appends, batch, owner)
       .then((written) => {
         failures = 0;
         if (!written) {
@@ -195,7 +198,7 @@ export function createRunWriter(deps: {
     return flushing;
   }
 
-  async function write(db: sql.Queryable, batch: Pending[], guard: string | null) {
+  async function write(db: StatementSender, batch: Pending[], guard: string | null) {
     return sql.appendEvents(db, eventBatch({ id: runId, threadId }, batch, hub.origin, guard));
   }
 

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { StatementSender } from "../statement-group.ts";
 import { storableJson } from "./json.ts";
 
 /**
@@ -100,7 +101,7 @@ function appendValues(batch: AppendBatch): unknown[] {
  * only while that worker still holds the run: a worker that lost its lease (stalled past it,
  * while another resumed the run) must not interleave its stale events with the new attempt's.
  */
-export async function appendEvents(db: Queryable, batch: AppendBatch): Promise<boolean> {
+export async function appendEvents(db: StatementSender, batch: AppendBatch): Promise<boolean> {
   const { rows } = await db.query<{ n: number }>({
     name: "lgql_append_events",
     text: `${APPEND}

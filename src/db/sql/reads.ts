@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Assistant, Run, Thread } from "../../generated/prisma/client.ts";
+import type { StatementSender } from "../statement-group.ts";
 
 /**
  * Point reads on the hottest paths (`thread(id)`, `run(id)`, the assistant of every new run), and
@@ -63,7 +64,7 @@ export async function threadById(
  * prepared statement: the read-then-insert through Prisma cost two, and the query engine's CPU.
  */
 export async function insertThread(
-  pool: pg.Pool,
+  pool: StatementSender,
   thread: { id: string; metadata: object; graphId: string | null },
 ): Promise<ThreadRow | null> {
   const { rows } = await pool.query<ThreadColumns>({
