@@ -257,13 +257,15 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
       metadata: metadataText,
       synchronousCommit: this.commitMode(options),
     };
-    let result = await this.runPut(base, plans);
-    if (result.rejected.length > 0) {
+    let result: sql.PutCheckpointResult;
+    try {
+      result = await this.runPut(base, plans);
+    } catch (error) {
+      if (!sql.isRejectedDelta(error)) throw error;
       // A base row is gone or differs from what this process believed (another writer, a deleted
-      // and recreated thread): nothing was written, so write those values whole.
+      // and recreated thread): nothing was written, so write the values whole.
       const full = await Promise.all(plans.map((plan) => this.toFull(plan)));
       result = await this.runPut(base, full);
-      if (result.rejected.length > 0) throw new Error("checkpoint put rejected FULL blobs");
       plans.splice(0, plans.length, ...full);
     }
 

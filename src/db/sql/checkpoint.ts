@@ -59,12 +59,14 @@ export interface PutCheckpointInput {
 /**
  * put() in one statement, hence one commit: the blob rows and the checkpoint row.
  *
- * A DELTA row is accepted only if its base row exists with the content hash the caller computed
- * the delta against; the new row's chain position (root, depth) is taken from that base row, never
- * from the caller. If any DELTA is rejected the statement writes nothing at all (so no reader can
- * see a checkpoint without its values) and reports the rejected channels; the caller retries with
- * FULL rows. Existing blob rows are kept (ON CONFLICT DO NOTHING, as PostgresSaver); `inserted`
- * tells the caller which rows are really its own.
+ * A DELTA row is written only on top of a base row that exists with the content hash the caller
+ * computed the delta against, and its chain position (root, depth) is taken from that base row,
+ * never from the caller. A DELTA whose base is missing or differs gets no depth, which the NOT
+ * NULL column refuses: the statement fails as a whole, so nothing is written (no reader can see a
+ * checkpoint without its values), and the caller retries with FULL rows (see isRejectedDelta).
+ * Failing costs that rare case an error; checking first cost every put a fifth of its execution.
+ * Existing blob rows are kept (ON CONFLICT DO NOTHING, as PostgresSaver); `inserted` tells the
+ * caller which rows are really its own.
  */
 export function putCheckpoint(input: PutCheckpointInput): SqlStatement {
   const b = input.blobs;
@@ -74,22 +76,19 @@ export function putCheckpoint(input: PutCheckpointInput): SqlStatement {
 WITH commit_mode AS (
   SELECT set_config('synchronous_commit', $18::text, true) WHERE $18::text IS NOT NULL
 ),
-input AS (
-  SELECT *
+blobs AS (
+  INSERT INTO checkpoint_blob
+    (thread_id, checkpoint_ns, channel, version, kind, base_version, depth, length, type, blob,
+     root_version, hash)
+  SELECT $1, $2, i.channel, i.version, i.kind, i.base_version,
+         CASE WHEN i.kind = 'DELTA' THEN base.depth + 1 ELSE 0 END,
+         i.length, i.type,
+         CASE WHEN i.off IS NULL THEN NULL ELSE substring($17::bytea FROM i.off + 1 FOR i.size) END,
+         CASE WHEN i.kind = 'DELTA' THEN coalesce(base.root_version, base.version) ELSE i.version END,
+         decode(i.hash, 'hex')
   FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::text[],
               $13::int[], $14::int[], $15::text[], $16::text[])
-    AS t(channel, version, kind, base_version, length, type, off, size, hash, base_hash)
-),
-resolved AS (
-  SELECT i.channel, i.version, i.kind, i.base_version, i.length, i.type,
-         CASE WHEN i.off IS NULL THEN NULL ELSE substring($17::bytea FROM i.off + 1 FOR i.size) END
-           AS blob,
-         decode(i.hash, 'hex') AS hash,
-         CASE WHEN i.kind = 'DELTA' THEN coalesce(base.root_version, base.version) ELSE i.version END
-           AS root_version,
-         CASE WHEN i.kind = 'DELTA' THEN base.depth + 1 ELSE 0 END AS depth,
-         (i.kind = 'FULL' OR base.version IS NOT NULL) AS accepted
-  FROM input i
+    AS i(channel, version, kind, base_version, length, type, off, size, hash, base_hash)
   -- A primary-key probe per row. LIMIT keeps the planner from flattening the subquery into a
   -- join, which it may then run as a scan of the thread's blobs (seen while stats were stale).
   LEFT JOIN LATERAL (
@@ -100,33 +99,23 @@ resolved AS (
       AND b.hash = decode(i.base_hash, 'hex')
     LIMIT 1
   ) base ON i.kind = 'DELTA'
-),
-rejected AS (SELECT channel FROM resolved WHERE NOT accepted),
-blobs AS (
-  INSERT INTO checkpoint_blob
-    (thread_id, checkpoint_ns, channel, version, kind, base_version, depth, length, type, blob,
-     root_version, hash)
-  SELECT $1, $2, channel, version, kind, base_version, depth, length, type, blob, root_version, hash
-  FROM resolved
-  WHERE NOT EXISTS (SELECT 1 FROM rejected)
   ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
   RETURNING channel, depth
 ),
 cp AS (
   INSERT INTO checkpoint
     (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-  SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb
-  WHERE NOT EXISTS (SELECT 1 FROM rejected)
+  VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
   ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
   DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
   RETURNING 1
 )
 SELECT
-  (SELECT coalesce(array_agg(channel), '{}') FROM rejected) AS rejected,
-  (SELECT coalesce(array_agg(channel ORDER BY channel), '{}') FROM blobs) AS inserted_channels,
-  (SELECT coalesce(array_agg(depth ORDER BY channel), '{}') FROM blobs) AS inserted_depths,
+  coalesce(array_agg(channel ORDER BY channel), '{}') AS inserted_channels,
+  coalesce(array_agg(depth ORDER BY channel), '{}') AS inserted_depths,
   (SELECT count(*) FROM cp)::int AS checkpoints,
-  (SELECT count(*) FROM commit_mode)::int AS commit_mode`,
+  (SELECT count(*) FROM commit_mode)::int AS commit_mode
+FROM blobs`,
     values: [
       input.threadId,
       input.checkpointNs,
@@ -151,10 +140,15 @@ SELECT
 }
 
 export interface PutCheckpointResult {
-  rejected: string[];
   inserted_channels: string[];
   inserted_depths: number[];
   checkpoints: number;
+}
+
+/** Whether putCheckpoint failed because a DELTA's base row is missing or differs. */
+export function isRejectedDelta(error: unknown): boolean {
+  const e = error as { code?: unknown; table?: unknown; column?: unknown } | null;
+  return e?.code === "23502" && e.table === "checkpoint_blob" && e.column === "depth";
 }
 
 /**
