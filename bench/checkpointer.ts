@@ -333,10 +333,12 @@ async function openSubjects(serverUrl: string): Promise<Subjects> {
   const databases: ScratchDatabase[] = [];
   const pools: pg.Pool[] = [];
   const newPool = (url: string) => {
-    // Both savers get the server's session settings (they only matter to prepared statements).
+    // Both savers get the server's pool settings: session settings (they only matter to
+    // prepared statements) and pipelining (only ours sends statements without awaiting each).
     const pool = new pg.Pool({
       connectionString: withSessionSettings(url, GENERIC_PLANS),
       max: 10,
+      pipeline: true,
     });
     // DROP DATABASE ... WITH (FORCE) at the end terminates idle clients; that is expected.
     pool.on("error", () => {});

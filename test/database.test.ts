@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import pg from "pg";
 import { type Database, openDatabase } from "../src/db/database.ts";
+import { groupStatements, type StatementSender } from "../src/db/statement-group.ts";
 import { createEmptyDatabase, type TestDatabase } from "./helpers/db.ts";
 import { until } from "./helpers/poll.ts";
 
@@ -182,21 +183,62 @@ describe("Database.grouped", () => {
     (await db.pool.query<{ x: number }>("SELECT x FROM item ORDER BY x")).rows.map((r) => r.x);
 
   /** A grouped statement that stays in flight until `other` commits (it waits for a lock). */
-  async function holdInFlight(key: number) {
+  async function holdInFlight(key: number, group: StatementSender = db.grouped) {
     await other.query("BEGIN");
     await other.query("SELECT pg_advisory_xact_lock($1)", [key]);
-    const held = db.grouped.query({ text: "SELECT pg_advisory_xact_lock($1)", values: [key] });
+    const held = group.query({ text: "SELECT pg_advisory_xact_lock($1)", values: [key] });
     return { held, release: () => other.query("COMMIT") };
   }
 
-  const insert = (x: unknown) =>
-    db.grouped.query({ text: "INSERT INTO item VALUES ($1)", values: [x] });
+  const insert = (x: unknown, group: StatementSender = db.grouped) =>
+    group.query({ text: "INSERT INTO item VALUES ($1)", values: [x] });
+
+  const transactionIds = (group: StatementSender) =>
+    Promise.all(
+      [1, 2, 3].map(
+        async () =>
+          (await group.query<{ id: string }>({ text: "SELECT txid_current()::text AS id" }))
+            .rows[0]!.id,
+      ),
+    );
+
+  it("runs each statement of a group in a transaction of its own", async () => {
+    const { held, release } = await holdInFlight(15);
+    const ids = await transactionIds(db.grouped);
+    await release();
+    await held;
+    expect(new Set(ids).size).toBe(3);
+  });
+
+  it("with inOneTransaction, commits a group's statements together", async () => {
+    const group = groupStatements(db.pool, { inOneTransaction: true });
+    const { held, release } = await holdInFlight(16, group);
+    const ids = await transactionIds(group);
+    await release();
+    await held;
+    expect(new Set(ids).size).toBe(1);
+  });
+
+  it("with inOneTransaction, sends a failed group's statements again alone", async () => {
+    const group = groupStatements(db.pool, { inOneTransaction: true });
+    const { held, release } = await holdInFlight(17, group);
+    const results = await Promise.allSettled([
+      insert(1, group),
+      insert("not a number", group),
+      insert(3, group),
+    ]);
+    await release();
+    await held;
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/invalid input syntax/);
+    expect(await items()).toEqual([1, 3]);
+  });
 
   it("sends the statements issued while one is in flight together, in one write", async () => {
     const writes = await countWrites(db.pool, 3);
     try {
       const { held, release } = await holdInFlight(11);
-      await Promise.all([1, 2, 3, 4, 5].map(insert));
+      await Promise.all([1, 2, 3, 4, 5].map((x) => insert(x)));
       const sent = [...writes.seen];
       await release();
       await held;

@@ -35,7 +35,9 @@ export interface CheckpointSaverOptions {
   /**
    * Open it on a URL with GENERIC_PLANS (src/db/session.ts), as the server does: otherwise
    * PostgreSQL plans each put's statement again at every execution, which costs more than
-   * running it.
+   * running it. And with `pipeline: true`, as the server does: then writes issued while others
+   * are in flight leave together (see groupStatements), those waiting for the WAL flush in one
+   * transaction, so concurrent threads share one flush; without it each goes alone.
    */
   pool: pg.Pool;
   serde?: SerializerProtocol;
@@ -129,7 +131,8 @@ const keyOf = (threadId: string, ns: string, channel: string, version: string) =
  * LangGraph checkpointer over the Prisma-modelled tables `checkpoint`, `checkpoint_blob` and
  * `checkpoint_write`, with raw SQL on the pg pool (src/db/sql/checkpoint.ts).
  *
- * - put() is one statement, hence one round trip and one commit.
+ * - put() is one statement, hence one round trip and one commit; puts issued while others are in
+ *   flight share both (see CheckpointSaverOptions.pool).
  * - Channel values are stored per version, as PostgresSaver does, except that a list which
  *   extends the previous stored version of its channel (the `messages` channel appending) is
  *   stored as a DELTA holding only the new elements; see frames.ts for the format and hash.
@@ -145,6 +148,8 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   private readonly synchronousCommit: boolean | undefined;
   /** Writes that do not wait for the WAL flush leave together under load (see groupStatements). */
   private readonly unflushedWrites: StatementSender;
+  /** Writes that wait for it leave together too, in one transaction: one flush for them all. */
+  private readonly flushedWrites: StatementSender;
   /**
    * Per thread and namespace, the last checkpoint this saver wrote and the channels it versions:
    * a list channel its child brings in for the first time has no base to look up.
@@ -160,6 +165,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     if (!options.serde) this.serde = new FastLoadSerializer(this.serde);
     this.pool = options.pool;
     this.unflushedWrites = options.unflushedWrites ?? groupStatements(this.pool);
+    this.flushedWrites = groupStatements(this.pool, { inOneTransaction: true });
     this.synchronousCommit = options.synchronousCommit;
     this.snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     if (!Number.isInteger(this.snapshotEvery) || this.snapshotEvery < 1) {
@@ -604,7 +610,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
   }
 
   private writer(commitMode: "on" | "off" | null): StatementSender {
-    return commitMode === "off" ? this.unflushedWrites : this.pool;
+    return commitMode === "off" ? this.unflushedWrites : this.flushedWrites;
   }
 
   private async runPut(

@@ -9,6 +9,12 @@ export function socketOf(client: pg.ClientBase): Pick<Writable, "cork" | "uncork
 export interface StatementGroupOptions {
   /** Most statements sent down one connection at a time (the rest take more connections). */
   maxPerConnection?: number;
+  /**
+   * Run a group's statements in one transaction, one commit for all: for statements that wait
+   * for the WAL flush, which would otherwise wait for one flush each. If any of them fails the
+   * transaction writes nothing, and each is sent again alone, so only the failing one fails.
+   */
+  inOneTransaction?: boolean;
 }
 
 /** Sends statements; `query` takes what pg.Pool's does, in its promise form. */
@@ -36,18 +42,20 @@ interface Waiting {
  *
  * Only for statements that never wait on a lock another transaction of this process may hold
  * while it waits for this group (inserts of new rows): statements of a group run one after the
- * other on one backend, so one blocked statement holds up those behind it. And only for
- * statements that commit without waiting for the WAL flush: each implicit transaction on one
- * backend waits for its own flush, where separate connections would share one.
+ * other on one backend, so one blocked statement holds up those behind it. Each statement is its
+ * own implicit transaction, and one failing fails only itself; statements that wait for the WAL
+ * flush should use `inOneTransaction`, or each would wait for a flush of its own in turn, where
+ * separate connections would share one.
  *
- * The pool must pipeline (`pipeline: true`), or a group's statements go one round trip each.
- * Each statement is still its own implicit transaction: one failing fails only itself.
+ * A pool that does not pipeline (`pipeline: true`) would send a group one round trip per
+ * statement: on such a pool every statement goes alone, as `pool.query` sends it.
  */
 export function groupStatements(
   pool: pg.Pool,
   options: StatementGroupOptions = {},
 ): StatementSender {
   const maxPerConnection = options.maxPerConnection ?? DEFAULT_MAX_PER_CONNECTION;
+  const pipelines = (pool as unknown as { options: { pipeline?: boolean } }).options.pipeline;
   let inFlight = 0;
   let open: Waiting[] | null = null;
 
@@ -77,19 +85,34 @@ export function groupStatements(
       broken ??= error;
     };
     client.on("error", onError);
+    const send = (statement: pg.QueryConfig | string) =>
+      client.query(statement).then(
+        (result) => ({ result }),
+        (error: unknown) => {
+          if (!(error instanceof pg.DatabaseError)) broken ??= error as Error;
+          return { error };
+        },
+      );
     const socket = socketOf(client);
     socket.cork();
-    const sent = items.map((item) =>
-      client.query(item.statement).then(item.resolve, (error: unknown) => {
-        if (!(error instanceof pg.DatabaseError)) broken ??= error as Error;
-        item.reject(error);
-      }),
-    );
+    const begun = options.inOneTransaction ? send("BEGIN") : null;
+    const sent = items.map((item) => send(item.statement));
+    const committed = options.inOneTransaction ? send("COMMIT") : null;
     socket.uncork();
-    await Promise.all(sent);
+    const outcomes = await Promise.all(sent);
+    // A failed statement turns COMMIT into a rollback: nothing of the group was written.
+    const commit = await committed;
+    const failed = (commit !== null && "error" in commit) || outcomes.some((o) => "error" in o);
+    await begun;
     inFlight -= items.length;
     client.off("error", onError);
     client.release(broken);
+    items.forEach((item, i) => {
+      const outcome = outcomes[i]!;
+      if (options.inOneTransaction && failed) sendAlone(item);
+      else if ("error" in outcome) item.reject(outcome.error);
+      else item.resolve(outcome.result);
+    });
   }
 
   function flush(items: Waiting[]): void {
@@ -110,7 +133,7 @@ export function groupStatements(
         };
         if (open !== null) {
           open.push(item);
-        } else if (inFlight === 0) {
+        } else if (inFlight === 0 || !pipelines) {
           sendAlone(item);
         } else {
           const group: Waiting[] = [item];
