@@ -74,7 +74,7 @@ export function createServices(deps: {
 }): Services {
   const { db, graphs, boss, notifier, log } = deps;
   const authz = deps.authorizer ?? openAuthorizer;
-  const checkpointer = createServerCheckpointer({ pool: db.pool, unflushedWrites: db.grouped });
+  const checkpointer = createServerCheckpointer({ pool: db.pool, grouped: db.grouped });
   // Reads only: the plain saver, without the run metadata the server's adds to what it writes.
   const reader = createCheckpointSaver({ pool: db.pool, sharedReadItems: SHARED_READ_ITEMS });
   const store = createStoreService({ db, authz });

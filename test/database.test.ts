@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import pg from "pg";
 import { type Database, openDatabase } from "../src/db/database.ts";
-import { groupStatements, type StatementSender } from "../src/db/statement-group.ts";
+import type { StatementSender } from "../src/db/statement-group.ts";
 import { createEmptyDatabase, type TestDatabase } from "./helpers/db.ts";
 import { until } from "./helpers/poll.ts";
 
@@ -156,7 +156,7 @@ describe("Database.transaction", () => {
   });
 });
 
-describe("Database.grouped", () => {
+describe("Database.grouped (groupStatements)", () => {
   let testDb: TestDatabase;
   let db: Database;
   let other: pg.Client;
@@ -183,14 +183,14 @@ describe("Database.grouped", () => {
     (await db.pool.query<{ x: number }>("SELECT x FROM item ORDER BY x")).rows.map((r) => r.x);
 
   /** A grouped statement that stays in flight until `other` commits (it waits for a lock). */
-  async function holdInFlight(key: number, group: StatementSender = db.grouped) {
+  async function holdInFlight(key: number, group: StatementSender = db.grouped.unflushed) {
     await other.query("BEGIN");
     await other.query("SELECT pg_advisory_xact_lock($1)", [key]);
     const held = group.query({ text: "SELECT pg_advisory_xact_lock($1)", values: [key] });
     return { held, release: () => other.query("COMMIT") };
   }
 
-  const insert = (x: unknown, group: StatementSender = db.grouped) =>
+  const insert = (x: unknown, group: StatementSender = db.grouped.unflushed) =>
     group.query({ text: "INSERT INTO item VALUES ($1)", values: [x] });
 
   const transactionIds = (group: StatementSender) =>
@@ -204,14 +204,14 @@ describe("Database.grouped", () => {
 
   it("runs each statement of a group in a transaction of its own", async () => {
     const { held, release } = await holdInFlight(15);
-    const ids = await transactionIds(db.grouped);
+    const ids = await transactionIds(db.grouped.unflushed);
     await release();
     await held;
     expect(new Set(ids).size).toBe(3);
   });
 
-  it("with inOneTransaction, commits a group's statements together", async () => {
-    const group = groupStatements(db.pool, { inOneTransaction: true });
+  it("durable: commits a group's statements together", async () => {
+    const group = db.grouped.durable;
     const { held, release } = await holdInFlight(16, group);
     const ids = await transactionIds(group);
     await release();
@@ -219,8 +219,8 @@ describe("Database.grouped", () => {
     expect(new Set(ids).size).toBe(1);
   });
 
-  it("with inOneTransaction, sends a failed group's statements again alone", async () => {
-    const group = groupStatements(db.pool, { inOneTransaction: true });
+  it("durable: sends a failed group's statements again alone", async () => {
+    const group = db.grouped.durable;
     const { held, release } = await holdInFlight(17, group);
     const results = await Promise.allSettled([
       insert(1, group),
@@ -267,7 +267,7 @@ describe("Database.grouped", () => {
     // The group's first statement waits for a second lock; its connection is then terminated.
     await other.query("SELECT pg_advisory_xact_lock(14)");
     const group = Promise.allSettled([
-      db.grouped.query({ text: "SELECT pg_advisory_xact_lock(14)" }),
+      db.grouped.unflushed.query({ text: "SELECT pg_advisory_xact_lock(14)" }),
       insert(1),
     ]);
     // Looked up on a connection of its own: `other` is in a transaction, where PostgreSQL keeps

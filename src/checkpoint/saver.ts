@@ -67,11 +67,11 @@ export interface CheckpointSaverOptions {
    */
   synchronousCommit?: boolean;
   /**
-   * Where put() and putWrites() that do not wait for the WAL flush are sent. The server passes
-   * its database's statement group, so they leave together with its other such statements.
-   * Default: a group of the saver's own over `pool` (see groupStatements).
+   * Where put() and putWrites() are sent, by whether they wait for the WAL flush. The server
+   * passes its database's statement groups, so they leave together with its other statements.
+   * Default: groups of the saver's own over `pool` (see groupStatements).
    */
-  unflushedWrites?: StatementSender;
+  grouped?: { unflushed: StatementSender; durable: StatementSender };
 }
 
 /**
@@ -164,8 +164,9 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     // Only LangGraph's own serializer may be read faster: a custom one decides for itself.
     if (!options.serde) this.serde = new FastLoadSerializer(this.serde);
     this.pool = options.pool;
-    this.unflushedWrites = options.unflushedWrites ?? groupStatements(this.pool);
-    this.flushedWrites = groupStatements(this.pool, { inOneTransaction: true });
+    this.unflushedWrites = options.grouped?.unflushed ?? groupStatements(this.pool);
+    this.flushedWrites =
+      options.grouped?.durable ?? groupStatements(this.pool, { inOneTransaction: true });
     this.synchronousCommit = options.synchronousCommit;
     this.snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     if (!Number.isInteger(this.snapshotEvery) || this.snapshotEvery < 1) {

@@ -15,9 +15,11 @@ export interface Database {
   prisma: PrismaClient;
   /**
    * For single statements that only insert new rows and never wait on a lock (see
-   * groupStatements): under load, those issued in one event-loop turn share one write.
+   * groupStatements): under load, those issued in one event-loop turn share one write. `unflushed`
+   * for statements that commit without waiting for the WAL flush (each its own transaction);
+   * `durable` for those that wait for it (in one transaction, one flush for the group).
    */
-  grouped: StatementSender;
+  grouped: { unflushed: StatementSender; durable: StatementSender };
   /**
    * Runs `fn` in a transaction on one pooled connection: committed if it returns, else rolled
    * back. `durable: false` commits without waiting for the WAL flush: only for work nobody has
@@ -77,7 +79,10 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
     url,
     pool,
     prisma,
-    grouped: groupStatements(pool),
+    grouped: {
+      unflushed: groupStatements(pool),
+      durable: groupStatements(pool, { inOneTransaction: true }),
+    },
     async transaction(fn, options) {
       const client = await pool.connect();
       // One simple query however many statements, and not awaited: fn's first statement goes out

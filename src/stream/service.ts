@@ -68,7 +68,7 @@ export function createStreamService(deps: {
       run,
       place,
       pool,
-      appends: db.grouped,
+      appends: db.grouped.durable,
       hub,
       log,
       onClose: (endLogged) => {

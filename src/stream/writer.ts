@@ -43,7 +43,7 @@ export function createRunWriter(deps: {
   /** Where the attempt starts in the log, reserved when the run was claimed. */
   place: LogPlace;
   pool: pg.Pool;
-  /** Where batches are appended: they only insert new rows (see Database.grouped). */
+  /** Where batches are appended (durably): they only insert new rows (see Database.grouped). */
   appends: StatementSender;
   hub: StreamHub;
   log: Logger;

@@ -308,7 +308,7 @@ export function createThreadService(deps: {
           field: "input.supersteps",
         });
       }
-      let thread = await insertThread(deps.db.grouped, {
+      let thread = await insertThread(deps.db.grouped.durable, {
         id,
         metadata: graphId ? { ...metadata, graph_id: graphId } : metadata,
         graphId,
