@@ -221,14 +221,22 @@ describe("Database.grouped (groupStatements)", () => {
 
   it("durable: sends a failed group's statements again alone", async () => {
     const group = db.grouped.durable;
+    const writes = await countWrites(db.pool, 3);
     const { held, release } = await holdInFlight(17, group);
     const results = await Promise.allSettled([
       insert(1, group),
       insert("not a number", group),
       insert(3, group),
     ]);
+    const sent = [...writes.seen];
+    writes.restore();
     await release();
     await held;
+    // The held statement; the group, BEGIN and COMMIT included, in one write (rolled back); then
+    // its three statements again, alone.
+    const chunks = sent.map((write) => Number(/\((\d+)\)/.exec(write)?.[1] ?? 1));
+    expect(chunks[1]).toBeGreaterThan(3 * chunks[0]!);
+    expect(sent.length).toBeGreaterThanOrEqual(5);
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
     expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/invalid input syntax/);
     expect(await items()).toEqual([1, 3]);
@@ -252,8 +260,13 @@ describe("Database.grouped (groupStatements)", () => {
   });
 
   it("fails only the statement that fails, and leaves the connection usable", async () => {
+    const writes = await countWrites(db.pool, 3);
     const { held, release } = await holdInFlight(12);
     const results = await Promise.allSettled([insert(1), insert("not a number"), insert(3)]);
+    const sent = [...writes.seen];
+    writes.restore();
+    // The held statement, then the three together.
+    expect(sent).toHaveLength(2);
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
     expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/invalid input syntax/);
     await release();

@@ -270,7 +270,11 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     } catch (error) {
       if (!sql.isRejectedDelta(error)) throw error;
       // A base row is gone or differs from what this process believed (another writer, a deleted
-      // and recreated thread): nothing was written, so write the values whole.
+      // and recreated thread): nothing was written, so write the values whole. What this process
+      // believed is forgotten first, in case that write fails too.
+      for (const plan of plans) {
+        this.lists.delete(ListStateCache.key(threadId, checkpointNs, plan.channel));
+      }
       const full = await Promise.all(plans.map((plan) => this.toFull(plan)));
       result = await this.runPut(base, full);
       plans.splice(0, plans.length, ...full);

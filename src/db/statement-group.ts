@@ -26,6 +26,8 @@ export interface StatementSender {
 
 const DEFAULT_MAX_PER_CONNECTION = 16;
 
+type Outcome = { result: pg.QueryResult } | { error: unknown };
+
 interface Waiting {
   statement: pg.QueryConfig;
   resolve: (result: pg.QueryResult) => void;
@@ -41,11 +43,16 @@ interface Waiting {
  * made the per-statement overhead most of a short run's CPU.
  *
  * Only for statements that never wait on a lock another transaction of this process may hold
- * while it waits for this group (inserts of new rows): statements of a group run one after the
- * other on one backend, so one blocked statement holds up those behind it. Each statement is its
- * own implicit transaction, and one failing fails only itself; statements that wait for the WAL
- * flush should use `inOneTransaction`, or each would wait for a flush of its own in turn, where
- * separate connections would share one.
+ * while it waits for this group: statements of a group run one after the other on one backend,
+ * so one blocked statement would hold up those behind it, and a wait PostgreSQL cannot see (a
+ * transaction waiting in this process for a statement queued here) would never end. Inserts of
+ * new rows into tables without foreign keys (run_event, thread, the checkpoint tables) qualify:
+ * only a concurrent insert of the same key can make one wait, and no transaction here holds one
+ * open while it waits for a group.
+ *
+ * Each statement is its own implicit transaction, and one failing fails only itself. Statements
+ * that wait for the WAL flush should use `inOneTransaction`, or each would wait for a flush of
+ * its own in turn, where separate connections would share one.
  *
  * A pool that does not pipeline (`pipeline: true`) would send a group one round trip per
  * statement: on such a pool every statement goes alone, as `pool.query` sends it.
@@ -55,6 +62,9 @@ export function groupStatements(
   options: StatementGroupOptions = {},
 ): StatementSender {
   const maxPerConnection = options.maxPerConnection ?? DEFAULT_MAX_PER_CONNECTION;
+  if (!Number.isInteger(maxPerConnection) || maxPerConnection < 1) {
+    throw new Error(`maxPerConnection must be a positive integer, got ${maxPerConnection}`);
+  }
   const pipelines = (pool as unknown as { options: { pipeline?: boolean } }).options.pipeline;
   let inFlight = 0;
   let open: Waiting[] | null = null;
@@ -71,46 +81,74 @@ export function groupStatements(
 
   async function sendTogether(items: Waiting[]): Promise<void> {
     inFlight += items.length;
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      inFlight -= items.length;
-      for (const item of items) item.reject(error);
-      return;
-    }
+    let client: pg.PoolClient | undefined;
     // A connection-level failure (not a statement's error reply) makes the client unusable.
     let broken: Error | undefined;
     const onError = (error: Error) => {
       broken ??= error;
     };
-    client.on("error", onError);
-    const send = (statement: pg.QueryConfig | string) =>
+    try {
+      client = await pool.connect();
+      client.on("error", onError);
+      settle(items, await sendOn(client, items, (error) => (broken ??= error)));
+    } catch (error) {
+      broken ??= error as Error;
+      for (const item of items) item.reject(error);
+    } finally {
+      inFlight -= items.length;
+      client?.off("error", onError);
+      client?.release(broken);
+    }
+  }
+
+  /** Sends the group down `client` in one write; each statement's outcome, and the COMMIT's. */
+  async function sendOn(client: pg.PoolClient, items: Waiting[], onBroken: (e: Error) => void) {
+    const send = (statement: pg.QueryConfig | string): Promise<Outcome> =>
       client.query(statement).then(
         (result) => ({ result }),
         (error: unknown) => {
-          if (!(error instanceof pg.DatabaseError)) broken ??= error as Error;
+          if (!(error instanceof pg.DatabaseError)) onBroken(error as Error);
           return { error };
         },
       );
     const socket = socketOf(client);
     socket.cork();
-    const begun = options.inOneTransaction ? send("BEGIN") : null;
-    const sent = items.map((item) => send(item.statement));
-    const committed = options.inOneTransaction ? send("COMMIT") : null;
-    socket.uncork();
+    let begun: Promise<Outcome> | null;
+    let sent: Promise<Outcome>[];
+    let committed: Promise<Outcome> | null;
+    try {
+      begun = options.inOneTransaction ? send("BEGIN") : null;
+      sent = items.map((item) => send(item.statement));
+      committed = options.inOneTransaction ? send("COMMIT") : null;
+    } finally {
+      socket.uncork();
+    }
     const outcomes = await Promise.all(sent);
-    // A failed statement turns COMMIT into a rollback: nothing of the group was written.
     const commit = await committed;
-    const failed = (commit !== null && "error" in commit) || outcomes.some((o) => "error" in o);
     await begun;
-    inFlight -= items.length;
-    client.off("error", onError);
-    client.release(broken);
+    return { outcomes, commit };
+  }
+
+  function settle(items: Waiting[], sent: { outcomes: Outcome[]; commit: Outcome | null }) {
+    const { outcomes, commit } = sent;
+    if (commit !== null && !("result" in commit && commit.result.command === "COMMIT")) {
+      // A statement the server refused aborts the transaction, and COMMIT then rolls it back (or
+      // is refused itself): nothing of the group was written, so each goes again alone. Any
+      // other failure of COMMIT (a lost connection) leaves unknown whether it committed: the
+      // group fails, as a lone statement would.
+      const rolledBack =
+        ("result" in commit && commit.result.command === "ROLLBACK") ||
+        ("error" in commit && commit.error instanceof pg.DatabaseError) ||
+        outcomes.some((o) => "error" in o && o.error instanceof pg.DatabaseError);
+      for (const item of items) {
+        if (rolledBack) sendAlone(item);
+        else item.reject("error" in commit ? commit.error : new Error("COMMIT did not commit"));
+      }
+      return;
+    }
     items.forEach((item, i) => {
       const outcome = outcomes[i]!;
-      if (options.inOneTransaction && failed) sendAlone(item);
-      else if ("error" in outcome) item.reject(outcome.error);
+      if ("error" in outcome) item.reject(outcome.error);
       else item.resolve(outcome.result);
     });
   }
