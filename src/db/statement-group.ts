@@ -90,7 +90,7 @@ export function groupStatements(
     try {
       client = await pool.connect();
       client.on("error", onError);
-      settle(items, await sendOn(client, items, (error) => (broken ??= error)));
+      settle(items, await sendOn(client, items, onError));
     } catch (error) {
       broken ??= error as Error;
       for (const item of items) item.reject(error);

@@ -159,7 +159,8 @@ export function createRunWriter(deps: {
     const batch = buffer;
     buffer = [];
     lastFlushAt = Date.now();
-    flushing = write(deps.appends, batch, owner)
+    flushing = sql
+      .appendEvents(deps.appends, eventBatch({ id: runId, threadId }, batch, hub.origin, owner))
       .then((written) => {
         failures = 0;
         if (!written) {
@@ -196,10 +197,6 @@ export function createRunWriter(deps: {
         }
       });
     return flushing;
-  }
-
-  async function write(db: StatementSender, batch: Pending[], guard: string | null) {
-    return sql.appendEvents(db, eventBatch({ id: runId, threadId }, batch, hub.origin, guard));
   }
 
   /** Waits until no write or id reservation is in flight; no flush is started after. */

@@ -64,10 +64,10 @@ export async function threadById(
  * prepared statement: the read-then-insert through Prisma cost two, and the query engine's CPU.
  */
 export async function insertThread(
-  pool: StatementSender,
+  db: StatementSender,
   thread: { id: string; metadata: object; graphId: string | null },
 ): Promise<ThreadRow | null> {
-  const { rows } = await pool.query<ThreadColumns>({
+  const { rows } = await db.query<ThreadColumns>({
     name: "insert_thread",
     text: `INSERT INTO thread (id, metadata, graph_id) VALUES ($1::uuid, $2::jsonb, $3)
            ON CONFLICT (id) DO NOTHING RETURNING ${THREAD_COLUMNS}`,
