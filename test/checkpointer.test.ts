@@ -59,15 +59,16 @@ afterAll(async () => {
 const saver = (snapshotEvery?: number): PrismaCheckpointSaver =>
   createCheckpointSaver({ pool, snapshotEvery });
 
-/** Counts the pool's connection checkouts (one per statement outside a transaction) until read. */
-const acquisitions = () => {
+/** Counts the statements sent from now until the returned function is called. */
+const statementsSent = () => {
   let count = 0;
-  const onAcquire = () => {
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     count += 1;
-  };
-  pool.on("acquire", onAcquire);
+    return (query as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof query;
   return () => {
-    pool.off("acquire", onAcquire);
+    pg.Client.prototype.query = query;
     return count;
   };
 };
@@ -260,14 +261,14 @@ describe("delta storage of list channels", () => {
     const driver = new ThreadDriver([writer], uuid6(1));
     await driver.put({ step: 0 });
     // The same saver: one statement, the put.
-    let done = acquisitions();
+    let done = statementsSent();
     await driver.put({ messages: [human(0)] });
     expect(done()).toBe(1);
     // Another saver (another process) cannot know: it asks the parent's row first.
     const other = driver.continueWith([saver()]);
     await other.put({ step: 1 });
     const next = other.continueWith([saver()]);
-    done = acquisitions();
+    done = statementsSent();
     await next.put({ messages: [human(0), ai(0)] });
     expect(done()).toBe(2);
     const rows = await blobRows(pool, driver.threadId, "messages");
@@ -677,7 +678,7 @@ describe("a run's view of the saver", () => {
           (error: Error) => error.message === "the model refused",
         );
       expect(failed).toBe(i === 3);
-      const count = acquisitions();
+      const count = statementsSent();
       const fromView = await build(view).getState(config);
       expect(count()).toBe(0);
       const fromSaver = await build(stored).getState(config);
@@ -788,7 +789,7 @@ describe("a run's view of the saver", () => {
     const threadId = uuid6(3);
     const config = { configurable: { thread_id: threadId } };
     const view = new RunCheckpointView(stored, threadId, { fresh: true });
-    const count = acquisitions();
+    const count = statementsSent();
     expect(await view.getTuple(config)).toBeUndefined();
     expect(count()).toBe(0);
     // A run through it ends where the same run through the saver ends.

@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import pg from "pg";
 import { type Database, openDatabase } from "../src/db/database.ts";
-import type { StatementSender } from "../src/db/statement-group.ts";
+import { groupStatements, type StatementSender } from "../src/db/statement-group.ts";
 import { createEmptyDatabase, type TestDatabase } from "./helpers/db.ts";
 import { until } from "./helpers/poll.ts";
 
@@ -222,17 +222,106 @@ describe("Database", () => {
       const writes = await countWrites(db.pool, 3);
       try {
         const { held, release } = await holdInFlight(11);
-        await Promise.all([1, 2, 3, 4, 5].map((x) => insert(x)));
+        await Promise.all([1, 2, 3].map((x) => insert(x)));
         const sent = [...writes.seen];
         await release();
         await held;
         // They committed while the first statement still waited: on another connection, and the
-        // five of them (five protocol messages each) in one write.
-        expect(sent).toEqual([expect.any(String), "writev(25)"]);
+        // three of them (five protocol messages each) in one write.
+        expect(sent).toEqual([expect.any(String), "writev(15)"]);
+        expect(await items()).toEqual([1, 2, 3]);
+      } finally {
+        writes.restore();
+      }
+    });
+
+    it("sends a full group without waiting for the end of the turn", async () => {
+      const writes = await countWrites(db.pool, 3);
+      try {
+        const { held, release } = await holdInFlight(18);
+        await Promise.all([1, 2, 3, 4, 5].map((x) => insert(x)));
+        const sent = [...writes.seen];
+        await release();
+        await held;
+        // The first four (a full group) in one write; the fifth, issued in the same turn, started
+        // the next group, which left alone at the end of the turn.
+        expect(sent).toEqual([expect.any(String), "writev(20)", expect.any(String)]);
         expect(await items()).toEqual([1, 2, 3, 4, 5]);
       } finally {
         writes.restore();
       }
+    });
+
+    describe("the connection of a statement sent alone", () => {
+      const pidOf = async (group: StatementSender) =>
+        (await group.query<{ pid: number }>({ text: "SELECT pg_backend_pid() AS pid" })).rows[0]!
+          .pid;
+      const checkedOut = () => db.pool.totalCount - db.pool.idleCount;
+
+      it("is kept for the next statement, then given back to the pool when idle", async () => {
+        const group = groupStatements(db.pool, { keepConnectionMs: 20 });
+        let checkouts = 0;
+        const count = () => {
+          checkouts += 1;
+        };
+        db.pool.on("acquire", count);
+        try {
+          const first = await pidOf(group);
+          const second = await pidOf(group);
+          expect(second).toBe(first);
+          expect(checkouts).toBe(1);
+          expect(checkedOut()).toBe(1);
+          await until(
+            async () => checkedOut(),
+            (n) => n === 0,
+            "the kept connection to go back",
+          );
+        } finally {
+          db.pool.off("acquire", count);
+        }
+      });
+
+      it("is given back at once to someone waiting for a connection", async () => {
+        const group = groupStatements(db.pool, { keepConnectionMs: 60_000 });
+        const others = await Promise.all([db.pool.connect(), db.pool.connect()]);
+        try {
+          // The pool's third and last connection; the next checkout waits for it.
+          const { held, release } = await holdInFlight(19, group);
+          const waiting = db.pool.connect();
+          await until(
+            async () => db.pool.waitingCount,
+            (n) => n === 1,
+            "a waiting checkout",
+          );
+          await release();
+          await held;
+          // Kept for a minute otherwise.
+          (await waiting).release();
+        } finally {
+          for (const client of others) client.release();
+        }
+      });
+
+      it("is dropped when it dies while kept, and the next statement gets a working one", async () => {
+        const group = groupStatements(db.pool, { keepConnectionMs: 60_000 });
+        const pid = await pidOf(group);
+        const connections = db.pool.totalCount;
+        await other.query("SELECT pg_terminate_backend($1)", [pid]);
+        await until(
+          async () => db.pool.totalCount,
+          (n) => n === connections - 1,
+          "the dead connection to leave the pool",
+        );
+        const next = await pidOf(group);
+        expect(next).not.toBe(pid);
+        // Ended the same way, so the pool can close: it waits for a kept connection.
+        await other.query("SELECT pg_terminate_backend($1)", [next]);
+        await until(
+          async () => checkedOut(),
+          (n) => n === 0,
+          "the kept connection to go",
+        );
+      });
     });
 
     it("fails only the statement that fails, and leaves the connection usable", async () => {
