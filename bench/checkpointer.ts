@@ -7,7 +7,9 @@
  * 1. put throughput with 10, 100 and 1000 messages in the state (~500-byte messages), after
  *    1,000 warm-up puts per saver: each measured put is one superstep appending one message to a
  *    thread already holding that many (10 appends per thread, then a fresh thread). Sequential,
- *    and 8 threads concurrently. "ours, cold" is a new saver instance per put: no in-process
+ *    and 8 threads concurrently, each in paired rounds (5 at 10 messages, 3 above), the savers
+ *    taking turns going first; the ratio is the median of the rounds' ratios, and the ratios of
+ *    every round are printed. "ours, cold" is a new saver instance per put: no in-process
  *    list state, the worst case (another process wrote the previous checkpoint). "sync commit
  *    off" is ours with synchronousCommit: false (no wait for the WAL flush; see
  *    CheckpointSaverOptions).
@@ -231,6 +233,18 @@ async function putRun(
   };
 }
 
+/** Each figure the median of the rounds' (statements and commits per put do not vary). */
+function medianResult(rounds: PutResult[]): PutResult {
+  const of = (pick: (r: PutResult) => number) => median(rounds.map(pick));
+  return {
+    putsPerSecond: of((r) => r.putsPerSecond),
+    p50: of((r) => r.p50),
+    statementsPerPut: of((r) => r.statementsPerPut),
+    commitsPerPut: of((r) => r.commitsPerPut),
+    bytesPerPut: of((r) => r.bytesPerPut),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3-4: growing threads
 
@@ -403,30 +417,59 @@ async function putSection(serverUrl: string) {
     const putRows: Row[] = [];
     const costRows: Row[] = [];
     const ratios = new Map<string, number>();
-    const row = (messages: number, mode: string, a: PutResult, b: PutResult): Row => ({
+    const row = (messages: number, mode: string, a: PutResult, b: PutResult, r?: number[]) => ({
       messages,
       mode,
       ours: formatRate(a.putsPerSecond),
       "ours p50": formatMs(a.p50),
       PostgresSaver: formatRate(b.putsPerSecond),
       "PgS p50": formatMs(b.p50),
-      ratio: formatRatio(a.putsPerSecond / b.putsPerSecond),
+      ratio: formatRatio(r ? median(r) : a.putsPerSecond / b.putsPerSecond),
+      "ratio per round": r ? r.map((x) => x.toFixed(2)).join(" ") : "",
       "ours B/put": formatBytes(Math.round(a.bytesPerPut)),
       "PgS B/put": formatBytes(Math.round(b.bytesPerPut)),
     });
     // At 10 messages a put takes well under a millisecond: 2,000 of them keep a throughput
     // figure from resting on a fifth of a second (400 gave ratios that moved by 0.5x run to run).
-    for (const [messages, puts] of [
-      [10, 2000],
-      [100, 200],
-      [1000, 100],
+    // On a shared 2-core machine one pair of runs still moved by ±15% (the machine's speed
+    // drifts within seconds), so each configuration is measured in paired rounds, the two savers
+    // one right after the other, taking turns going first: the ratio is the median of the
+    // rounds' ratios, the rates and p50s the medians of the rounds'.
+    for (const [messages, puts, rounds] of [
+      [10, 2000, 5],
+      [100, 200, 3],
+      [1000, 100, 3],
     ] as const) {
       for (const concurrency of [1, 8]) {
-        const a = await putRun(ours, messages, puts, concurrency, false);
-        const b = await putRun(pgsaver, messages, puts, concurrency, false);
-        ratios.set(`${messages}/${concurrency}`, a.putsPerSecond / b.putsPerSecond);
+        const oursRounds: PutResult[] = [];
+        const peerRounds: PutResult[] = [];
+        for (let round = 0; round < rounds; round += 1) {
+          const runOurs = async () =>
+            oursRounds.push(await putRun(ours, messages, puts, concurrency, false));
+          const runPeer = async () =>
+            peerRounds.push(await putRun(pgsaver, messages, puts, concurrency, false));
+          if (round % 2 === 0) {
+            await runOurs();
+            await runPeer();
+          } else {
+            await runPeer();
+            await runOurs();
+          }
+        }
+        const roundRatios = oursRounds.map(
+          (a, i) => a.putsPerSecond / peerRounds[i]!.putsPerSecond,
+        );
+        const a = medianResult(oursRounds);
+        const b = medianResult(peerRounds);
+        ratios.set(`${messages}/${concurrency}`, median(roundRatios));
         putRows.push(
-          row(messages, concurrency === 1 ? "sequential" : `${concurrency} threads`, a, b),
+          row(
+            messages,
+            concurrency === 1 ? "sequential" : `${concurrency} threads`,
+            a,
+            b,
+            roundRatios,
+          ),
         );
         if (concurrency !== 1) continue;
         const cold = await putRun(ours, messages, Math.min(puts, 100), 1, true);

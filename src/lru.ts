@@ -23,18 +23,31 @@ export class WeightedLru<V> {
   }
 
   set(key: string, value: V): void {
-    this.delete(key);
     const weight = this.weigh(value);
+    const old = this.entries.get(key);
     // An entry larger than the whole budget would only evict everything else.
-    if (weight > this.maxWeight) return;
-    this.entries.set(key, { value, weight });
-    this.weight += weight;
-    const thread = threadOf(key);
-    if (thread !== null) {
-      const keys = this.byThread.get(thread);
-      if (keys) keys.add(key);
-      else this.byThread.set(thread, new Set([key]));
+    if (weight > this.maxWeight) {
+      this.delete(key);
+      return;
     }
+    if (old !== undefined) {
+      // Replaced in place and moved to the newest end; its thread already lists it.
+      this.entries.delete(key);
+      this.weight += weight - old.weight;
+      old.value = value;
+      old.weight = weight;
+      this.entries.set(key, old);
+    } else {
+      this.entries.set(key, { value, weight });
+      this.weight += weight;
+      const thread = threadOf(key);
+      if (thread !== null) {
+        const keys = this.byThread.get(thread);
+        if (keys) keys.add(key);
+        else this.byThread.set(thread, new Set([key]));
+      }
+    }
+    if (this.weight <= this.maxWeight) return;
     for (const oldest of this.entries.keys()) {
       if (this.weight <= this.maxWeight) break;
       this.delete(oldest);
