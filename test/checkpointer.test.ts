@@ -20,6 +20,7 @@ import {
   MessagesAnnotation,
   messagesDeltaReducer,
   messagesStateReducer,
+  Send,
   START,
   StateGraph,
   StateSchema,
@@ -38,7 +39,7 @@ import pg from "pg";
 import { z } from "zod";
 import { RunCheckpointView } from "../src/checkpoint/run-view.ts";
 import { createCheckpointSaver, type PrismaCheckpointSaver } from "../src/checkpoint/saver.ts";
-import { FastLoadSerializer } from "../src/checkpoint/serde.ts";
+import { FastSerializer } from "../src/checkpoint/serde.ts";
 import { blobRows, collect, comparable, ThreadDriver } from "./checkpoint-fixtures.ts";
 import { createTestDatabase, recordCommitModes, type TestDatabase } from "./helpers/db.ts";
 
@@ -839,9 +840,9 @@ describe("a run's view of the saver", () => {
   });
 });
 
-describe("reading values back (FastLoadSerializer)", () => {
+describe("reading and writing values (FastSerializer)", () => {
   const official = new MemorySaver().serde;
-  const fast = new FastLoadSerializer(official);
+  const fast = new FastSerializer(official);
   const corpus: Record<string, unknown> = {
     human: new HumanMessage({ id: "h", content: "hi", name: "ann", additional_kwargs: { a: 1 } }),
     aiWithTools: new AIMessage({
@@ -899,8 +900,64 @@ describe("reading values back (FastLoadSerializer)", () => {
     },
   );
 
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic.self = cyclic;
+  let deep: unknown = "bottom";
+  for (let i = 0; i < 60; i += 1) deep = { next: deep, list: [i] };
+  const sendLookalike = { lg_name: "Send", node: "n", args: { x: 1 }, extra: 2 };
+  const taggedArray = Object.assign([1, 2], { lg_name: "Send" });
+  const holes: number[] = [];
+  holes[0] = 1;
+  holes[2] = 3;
+  const writeCorpus: Record<string, unknown> = {
+    ...corpus,
+    metadata: { source: "loop", step: 3, parents: { "": "1f0-x" }, run_id: "r", nested: [{}] },
+    null: null,
+    numbers: [Number.NaN, Number.POSITIVE_INFINITY, -0, 1e21, 0.1],
+    string: 'plain \u0000 "quoted" \ud800 lone',
+    nullPrototype: Object.assign(Object.create(null), { a: 1 }),
+    date: { at: new Date(0) },
+    holes,
+    functionValue: { f: () => 1, kept: 2 },
+    send: new Send("node", { x: 1 }),
+    sendLookalike,
+    taggedArray,
+    cyclic,
+    deep,
+    bigint: { n: BigInt(1) },
+  };
+
+  it.each(Object.entries(writeCorpus))(
+    "writes %s to exactly the bytes LangGraph's serializer writes",
+    async (_, value) => {
+      const [type, data] = await official.dumpsTyped(value);
+      const [fastType, fastData] = await fast.dumpsTyped(value);
+      expect(fastType).toBe(type);
+      expect(Buffer.from(fastData).toString("utf8")).toBe(Buffer.from(data).toString("utf8"));
+    },
+  );
+
+  it("writes plain JSON itself and hands everything else to LangGraph's serializer", async () => {
+    const handed: unknown[] = [];
+    const counting = new FastSerializer({
+      dumpsTyped: (value: unknown) => {
+        handed.push(value);
+        return official.dumpsTyped(value);
+      },
+      loadsTyped: (type: string, data: Uint8Array | string) => official.loadsTyped(type, data),
+    });
+    for (const value of [writeCorpus.metadata, null, 3, "s", [1, { a: [] }]]) {
+      await counting.dumpsTyped(value);
+    }
+    expect(handed).toEqual([]);
+    for (const value of [corpus.human, corpus.withUndefined, writeCorpus.holes, cyclic]) {
+      await counting.dumpsTyped(value);
+    }
+    expect(handed).toHaveLength(4);
+  });
+
   it("is what the saver reads with unless a serializer is given", () => {
-    expect(saver().serde).toBeInstanceOf(FastLoadSerializer);
+    expect(saver().serde).toBeInstanceOf(FastSerializer);
     expect(createCheckpointSaver({ pool, serde: official }).serde).toBe(official);
   });
 });

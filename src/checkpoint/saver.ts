@@ -28,7 +28,7 @@ import {
   splitFrames,
 } from "./frames.ts";
 import { type ListState, ListStateCache } from "./list-cache.ts";
-import { FastLoadSerializer } from "./serde.ts";
+import { FastSerializer } from "./serde.ts";
 import { replacesKept, writeIndex } from "./writes.ts";
 
 export interface CheckpointSaverOptions {
@@ -161,8 +161,9 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
 
   constructor(options: CheckpointSaverOptions) {
     super(options.serde);
-    // Only LangGraph's own serializer may be read faster: a custom one decides for itself.
-    if (!options.serde) this.serde = new FastLoadSerializer(this.serde);
+    // Only LangGraph's own serializer may be read and written faster: a custom one decides for
+    // itself.
+    if (!options.serde) this.serde = new FastSerializer(this.serde);
     this.pool = options.pool;
     this.unflushedWrites = options.grouped?.unflushed ?? groupStatements(this.pool);
     this.flushedWrites =

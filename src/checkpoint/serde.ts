@@ -2,19 +2,27 @@ import * as messageClasses from "@langchain/core/messages";
 import type { SerializerProtocol } from "@langchain/langgraph-checkpoint";
 
 /**
- * LangGraph's serializer with a faster `loadsTyped` for what checkpoints mostly hold: plain JSON
- * and LangChain messages. LangGraph's reviver awaits at every node of the parsed value and
- * revives a message by stringifying it and running LangChain's `load` on the text again: about
- * 40 µs per stored message, which made reading a long thread's state or history cost tens of
- * milliseconds. This builds the same values synchronously (about 4 µs per message), and hands
- * any value holding something else (secrets, Sets, Maps, errors, other LangChain objects,
- * escaped objects, undefined markers) to the wrapped serializer untouched. Writing is the
- * wrapped serializer's.
+ * LangGraph's serializer, faster for what checkpoints mostly hold.
+ *
+ * Reading: plain JSON and LangChain messages. LangGraph's reviver awaits at every node of the
+ * parsed value and revives a message by stringifying it and running LangChain's `load` on the
+ * text again: about 40 µs per stored message, which made reading a long thread's state or history
+ * cost tens of milliseconds. This builds the same values synchronously (about 4 µs per message),
+ * and hands any value holding something else (secrets, Sets, Maps, errors, other LangChain
+ * objects, escaped objects, undefined markers) to the wrapped serializer untouched.
+ *
+ * Writing: plain JSON data (metadata, a channel's null or number, a list of plain records) is
+ * stringified directly. LangGraph's writer walks every value twice (a cycle check, then
+ * JSON.stringify with a replacer called at every node) to turn the values JSON cannot hold into
+ * markers; a value with none of those gets exactly the bytes it would get, without the walks.
+ * Anything else, messages included, is written by the wrapped serializer.
  */
-export class FastLoadSerializer implements SerializerProtocol {
+export class FastSerializer implements SerializerProtocol {
   constructor(private readonly inner: SerializerProtocol) {}
 
   dumpsTyped(data: unknown): Promise<[string, Uint8Array]> {
+    if (isPlainJson(data, 0))
+      return Promise.resolve(["json", encoder.encode(JSON.stringify(data))]);
     return this.inner.dumpsTyped(data);
   }
 
@@ -24,6 +32,45 @@ export class FastLoadSerializer implements SerializerProtocol {
     const revived = revive(JSON.parse(text), 0);
     return revived === UNSUPPORTED ? this.inner.loadsTyped(type, text) : revived;
   }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Whether LangGraph's writer would leave every part of `value` as it is: strings, numbers,
+ * booleans, null, and arrays and objects of them (no holes, no undefined, nothing with a class,
+ * a toJSON or a `lg_name` of "Send"), shallow enough to have no cycle. Then JSON.stringify alone
+ * writes what it writes.
+ */
+function isPlainJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+      return true;
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth > MAX_DEPTH) return false;
+  if ((value as { lg_name?: unknown }).lg_name === "Send") return false;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+    for (let i = 0; i < value.length; i += 1) {
+      // A hole reaches the writer's replacer as undefined.
+      if (!(i in value) || !isPlainJson(value[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!isPlainJson(record[key], depth + 1)) return false;
+  }
+  return true;
 }
 
 const decoder = new TextDecoder();
