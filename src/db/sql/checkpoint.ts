@@ -79,28 +79,24 @@ export function putCheckpoint(input: PutCheckpointInput): SqlStatement {
     input.packed,
     input.synchronousCommit,
   ];
-  for (const b of input.blobs) {
-    values.push(
-      b.channel,
-      b.version,
-      b.kind,
-      b.baseVersion,
-      b.length,
-      b.type,
-      b.offset,
-      b.size,
-      b.hash,
-      b.baseHash,
-    );
-  }
+  for (const blob of input.blobs) for (const field of BLOB_FIELDS) values.push(field.of(blob));
   const rows = input.blobs.length;
   return { name: `lgql_checkpoint_put_${rows}`, text: putCheckpointText(rows), values };
 }
 
-/** One column list of a put's blob rows (the order of BlobInput's fields). */
-const BLOB_COLUMNS =
-  "channel, version, kind, base_version, length, type, off, size, hash, base_hash";
-const BLOB_TYPES = ["text", "text", "text", "text", "int", "text", "int", "int", "text", "text"];
+/** A put's blob row as it travels: its columns in the VALUES list, with their casts. */
+const BLOB_FIELDS: { column: string; type: "text" | "int"; of: (blob: BlobInput) => unknown }[] = [
+  { column: "channel", type: "text", of: (b) => b.channel },
+  { column: "version", type: "text", of: (b) => b.version },
+  { column: "kind", type: "text", of: (b) => b.kind },
+  { column: "base_version", type: "text", of: (b) => b.baseVersion },
+  { column: "length", type: "int", of: (b) => b.length },
+  { column: "type", type: "text", of: (b) => b.type },
+  { column: "off", type: "int", of: (b) => b.offset },
+  { column: "size", type: "int", of: (b) => b.size },
+  { column: "hash", type: "text", of: (b) => b.hash },
+  { column: "base_hash", type: "text", of: (b) => b.baseHash },
+];
 
 /**
  * The put's text for a number of blob rows. The rows travel as scalar parameters, ten per row
@@ -113,10 +109,10 @@ function putCheckpointText(rows: number): string {
   let text = putTexts.get(rows);
   if (text !== undefined) return text;
   const row = (r: number) =>
-    `(${BLOB_TYPES.map((type, c) => `$${9 + r * BLOB_TYPES.length + c}::${type}`).join(", ")})`;
+    `(${BLOB_FIELDS.map((f, c) => `$${9 + r * BLOB_FIELDS.length + c}::${f.type}`).join(", ")})`;
   const source =
     rows === 0
-      ? `(SELECT ${BLOB_TYPES.map((type) => `NULL::${type}`).join(", ")} WHERE false)`
+      ? `(SELECT ${BLOB_FIELDS.map((f) => `NULL::${f.type}`).join(", ")} WHERE false)`
       : `(VALUES ${Array.from({ length: rows }, (_, r) => row(r)).join(", ")})`;
   text = `
 WITH commit_mode AS (
@@ -132,7 +128,7 @@ blobs AS (
          CASE WHEN i.off IS NULL THEN NULL ELSE substring($7::bytea FROM i.off + 1 FOR i.size) END,
          CASE WHEN i.kind = 'DELTA' THEN coalesce(base.root_version, base.version) ELSE i.version END,
          decode(i.hash, 'hex')
-  FROM ${source} AS i(${BLOB_COLUMNS})
+  FROM ${source} AS i(${BLOB_FIELDS.map((f) => f.column).join(", ")})
   -- A primary-key probe per row. LIMIT keeps the planner from flattening the subquery into a
   -- join, which it may then run as a scan of the thread's blobs (seen while stats were stale).
   LEFT JOIN LATERAL (
@@ -152,12 +148,11 @@ cp AS (
   VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
   ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
   DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
-  RETURNING 1
 )
 SELECT
   coalesce(array_agg(channel ORDER BY channel), '{}') AS inserted_channels,
   coalesce(array_agg(depth ORDER BY channel), '{}') AS inserted_depths,
-  (SELECT count(*) FROM cp)::int AS checkpoints,
+  -- Referenced so that it runs (a data-modifying CTE like cp runs unreferenced).
   (SELECT count(*) FROM commit_mode)::int AS commit_mode
 FROM blobs`;
   putTexts.set(rows, text);
@@ -167,7 +162,6 @@ FROM blobs`;
 export interface PutCheckpointResult {
   inserted_channels: string[];
   inserted_depths: number[];
-  checkpoints: number;
 }
 
 /** Whether putCheckpoint failed because a DELTA's base row is missing or differs. */
