@@ -9,7 +9,26 @@ import type { GraphSpec } from "./graphs/load.ts";
  * receives a parsed `Config`. All problems are reported at once, naming the file and the key.
  */
 
-export type Command = "start" | "worker" | "migrate";
+export type Command = "start" | "dev" | "worker" | "migrate";
+
+export const COMMANDS: Record<Command, string> = {
+  start: "serve the API and execute runs (production)",
+  dev: "like start, for development: GraphiQL on, listens on 127.0.0.1, reloads graphs when their files change",
+  worker: "execute runs only (no HTTP), beside API processes on the same DATABASE_URL",
+  migrate: "apply database migrations and exit (start, dev and worker also apply them)",
+};
+
+/** What the command line asks for; parsed before langgraph.json is read (--help needs none). */
+export type CommandLine =
+  | { kind: "help" }
+  | { kind: "version" }
+  | {
+      kind: "run";
+      command: Command;
+      config?: string;
+      port?: string;
+      host?: string;
+    };
 
 export type DatabaseConfig =
   | { kind: "external"; url: string }
@@ -171,10 +190,33 @@ export interface LoadConfigOptions {
   cwd?: string;
 }
 
-export function loadConfig(options: LoadConfigOptions = {}): Config {
-  const argv = options.argv ?? process.argv.slice(2);
-  const cwd = options.cwd ?? process.cwd();
-  const { values, positionals } = parseArgs({
+/** Parses argv; unknown commands and options are ConfigErrors naming them. */
+export function parseCommandLine(argv: string[]): CommandLine {
+  let parsed: ReturnType<typeof parseCommandLineArgs>;
+  try {
+    parsed = parseCommandLineArgs(argv);
+  } catch (error) {
+    // node:util's messages name the option ("Unknown option '--prot'...").
+    throw new ConfigError(`${(error as Error).message.split(". ")[0]} (see langgraph-gql --help)`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals[0] === "help") return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  const command = positionals[0] ?? "start";
+  if (!(command in COMMANDS)) {
+    throw new ConfigError(
+      `unknown command "${command}": use ${Object.keys(COMMANDS).join(", ")} (see langgraph-gql --help)`,
+    );
+  }
+  if (positionals.length > 1) {
+    throw new ConfigError(`unexpected argument "${positionals[1]}" (see langgraph-gql --help)`);
+  }
+  const { config, port, host } = values;
+  return { kind: "run", command: command as Command, config, port, host };
+}
+
+function parseCommandLineArgs(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
@@ -182,12 +224,20 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       config: { type: "string", short: "c" },
       port: { type: "string", short: "p" },
       host: { type: "string" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "v" },
     },
   });
-  const command = (positionals[0] ?? "start") as Command;
-  if (!["start", "worker", "migrate"].includes(command)) {
-    throw new ConfigError(`unknown command "${command}": use start, worker or migrate`);
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const commandLine = parseCommandLine(options.argv ?? process.argv.slice(2));
+  if (commandLine.kind !== "run") {
+    throw new ConfigError(`loadConfig needs a command, not --${commandLine.kind}`);
   }
+  const { command, ...values } = commandLine;
+  const dev = command === "dev";
 
   const configFile = resolve(cwd, values.config ?? "langgraph.json");
   const projectDir = dirname(configFile);
@@ -204,7 +254,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   const port = values.port !== undefined ? Number(values.port) : (parsedEnv.data.PORT ?? 4000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(`--port must be a port number, got "${values.port}"`);
+    throw new ConfigError(`--port must be a port number (0-65535), got "${values.port}"`);
   }
 
   const database: DatabaseConfig = parsedEnv.data.DATABASE_URL
@@ -218,14 +268,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     command,
     configFile,
     projectDir,
-    http: { host: values.host ?? parsedEnv.data.HOST ?? "0.0.0.0", port },
+    // dev answers on this machine only, as `langgraph dev` does; start serves the network.
+    http: { host: values.host ?? parsedEnv.data.HOST ?? (dev ? "127.0.0.1" : "0.0.0.0"), port },
     database,
     graphs: graphSpecs(file.graphs, configFile, projectDir),
     graphEnv,
     auth: file.auth?.path ? importSpec(file.auth.path, "auth.path", configFile, projectDir) : null,
     apiKeys: readApiKeys(parsedEnv.data, projectDir),
     security: {
-      graphiql: parsedEnv.data.GRAPHIQL ?? DEFAULT_SECURITY.graphiql,
+      graphiql: dev || (parsedEnv.data.GRAPHIQL ?? DEFAULT_SECURITY.graphiql),
       introspection: parsedEnv.data.INTROSPECTION ?? DEFAULT_SECURITY.introspection,
       corsOrigins:
         parsedEnv.data.CORS_ORIGINS !== undefined
@@ -366,7 +417,7 @@ function importSpec(spec: string, key: string, configFile: string, projectDir: s
   };
 }
 
-function packageVersion(): string {
+export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
     version: string;
   };

@@ -47,8 +47,14 @@ export function defaultAssistantId(graphId: string): string {
   return uuidv5(graphId, GRAPH_NAMESPACE);
 }
 
-/** Imports a spec's module and classifies its export. Throws GraphLoadError on any problem. */
-export async function loadGraphExport(spec: GraphSpec): Promise<LoadedExport> {
+/**
+ * Imports a spec's module and classifies its export. Throws GraphLoadError on any problem.
+ * `query` is added to the module's URL: a new one imports the module afresh (dev reloads).
+ */
+export async function loadGraphExport(
+  spec: GraphSpec,
+  options: { query?: string } = {},
+): Promise<LoadedExport> {
   const fail = (problem: string, cause?: unknown): never => {
     throw new GraphLoadError(
       spec.id,
@@ -64,7 +70,9 @@ export async function loadGraphExport(spec: GraphSpec): Promise<LoadedExport> {
 
   let module: Record<string, unknown>;
   try {
-    module = await import(pathToFileURL(spec.path).href);
+    const url = pathToFileURL(spec.path);
+    if (options.query) url.search = options.query;
+    module = await import(url.href);
   } catch (error) {
     return fail(`module failed to import: ${messageOf(error)}`, error);
   }

@@ -57,12 +57,17 @@ interface Entry {
  * instance per call, so its results are never reused across configs and are collected with it.
  */
 export class GraphRegistry {
-  readonly #entries: Map<string, Entry>;
+  #entries: Map<string, Entry>;
   readonly #schemas = new WeakMap<object, GraphSchemas>();
   readonly #drawings = new WeakMap<object, Map<string, GraphDrawing>>();
 
   constructor(entries: Entry[]) {
     this.#entries = new Map(entries.map((entry) => [entry.spec.id, entry]));
+  }
+
+  /** Takes over another registry's graphs (a dev reload); derived data follows the instances. */
+  replaceWith(other: GraphRegistry): void {
+    this.#entries = other.#entries;
   }
 
   ids(): string[] {
@@ -183,7 +188,10 @@ export class GraphRegistry {
  * the first failing spec in the given order, so a broken langgraph.json reports the same
  * problem on every start.
  */
-export async function loadGraphRegistry(specs: GraphSpec[]): Promise<GraphRegistry> {
+export async function loadGraphRegistry(
+  specs: GraphSpec[],
+  options: { query?: string } = {},
+): Promise<GraphRegistry> {
   const seen = new Set<string>();
   for (const spec of specs) {
     if (seen.has(spec.id)) {
@@ -191,7 +199,7 @@ export async function loadGraphRegistry(specs: GraphSpec[]): Promise<GraphRegist
     }
     seen.add(spec.id);
   }
-  const results = await Promise.allSettled(specs.map((spec) => loadGraphExport(spec)));
+  const results = await Promise.allSettled(specs.map((spec) => loadGraphExport(spec, options)));
   const entries: Entry[] = [];
   for (const [i, result] of results.entries()) {
     if (result.status === "rejected") throw result.reason;

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { repoRoot } from "./server.ts";
 
-const bin = resolve(repoRoot, "bin", "langgraph-gql.mjs");
+const entry = resolve(repoRoot, "src", "run-cli.ts");
 
 export interface Cli {
   child: ChildProcess;
@@ -15,7 +15,7 @@ export interface Cli {
 /** Runs `langgraph-gql <args>` in a child process, without this process's DATABASE_URL. */
 export function cli(args: string[], env: Record<string, string | undefined>): Cli {
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
-  const child = spawn(process.execPath, [bin, ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", entry, ...args], {
     env: { ...inherited, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
