@@ -24,6 +24,7 @@ import { RUN_EVENTS_CHANNEL } from "./db/sql/events.ts";
 import { RUN_CONTROL_CHANNEL, RUNS_CHANNEL } from "./db/sql/runs.ts";
 import { WEBHOOKS_CHANNEL } from "./db/sql/webhooks.ts";
 import { DomainError, UnauthenticatedError } from "./errors.ts";
+import { createGraphiQLPage } from "./graphiql/page.ts";
 import { loadGraphRegistry } from "./graphs/registry.ts";
 import type { Logger } from "./log.ts";
 import { createBoss, startBoss } from "./queue/boss.ts";
@@ -64,7 +65,8 @@ export function buildApp(deps: {
     schema: buildSchema(),
     graphqlEndpoint: "/graphql",
     landingPage: false,
-    graphiql: security.graphiql,
+    // Ours below: yoga's built-in page loads GraphiQL from a CDN.
+    graphiql: false,
     cors: corsOptions(security.corsOrigins),
     logging: {
       debug: (...args) => log.debug(args.map(String).join(" ")),
@@ -94,12 +96,25 @@ export function buildApp(deps: {
     }),
   });
 
+  const graphiql = security.graphiql
+    ? createGraphiQLPage({
+        endpoint: yoga.graphqlEndpoint,
+        graphId: services.graphs.ids()[0]!,
+        credentialsRequired: !authenticator.open,
+        log,
+      })
+    : null;
+
   const httpServer = createServer((req, res) => {
     if (req.url === "/ok" || req.url?.startsWith("/ok?")) {
       void health(services.db, res);
       return;
     }
     if (refuseOversizedBody(req, res, security.maxBodyBytes)) return;
+    if (graphiql?.wants(req)) {
+      void graphiql.serve(req, res);
+      return;
+    }
     void yoga.handle(req as IncomingMessage, res as ServerResponse);
   });
 
