@@ -1,10 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type {
-  BaseCheckpointSaver,
-  BaseStore,
-  LangGraphRunnableConfig,
-  StateSnapshot,
-} from "@langchain/langgraph";
+import type { BaseCheckpointSaver, BaseStore, StateSnapshot } from "@langchain/langgraph";
 import { Command } from "@langchain/langgraph";
 import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
@@ -18,6 +13,7 @@ import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from 
 import type { Prisma, Thread, ThreadStatus } from "../generated/prisma/client.ts";
 import type { LoadedGraph } from "../graphs/load.ts";
 import { type GraphRegistry, withPersistence } from "../graphs/registry.ts";
+import { toGraphConfig } from "../graphs/runnable-config.ts";
 import {
   createJsonCache,
   type InterruptJson,
@@ -179,12 +175,10 @@ export function createThreadService(deps: {
   ): Promise<LoadedGraph | null> {
     const graphId = graphIdOf(thread);
     if (!graphId || !graphs.has(graphId)) return null;
+    const config = toGraphConfig(thread.config);
     const graph = await graphs.get(graphId, {
-      ...(thread.config as LangGraphRunnableConfig),
-      configurable: {
-        ...((thread.config as LangGraphRunnableConfig).configurable ?? {}),
-        thread_id: thread.id,
-      },
+      ...config,
+      configurable: { ...config.configurable, thread_id: thread.id },
     });
     return withPersistence(graph, { checkpointer: saver, store: deps.store });
   }
