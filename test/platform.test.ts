@@ -11,8 +11,10 @@ import {
   RunResultDocument,
   RunsDocument,
   ThreadDocument,
+  ThreadStateDocument,
   UpdateAssistantDocument,
   UpdateCronDocument,
+  UpdateThreadStateDocument,
   WaitRunDocument,
 } from "./gql/graphql.ts";
 import { errorOf } from "./helpers/graphql.ts";
@@ -22,7 +24,8 @@ import { collect, ofType, streamClient } from "./stream-clients.ts";
 
 /**
  * Deviations from LangGraph Platform found by scenarios ported from LangGraph's own server tests:
- * the platform's spelling of a run's config. Graphs: test/fixtures/graphs/config.ts.
+ * the platform's spelling of a run's config, and the thread's status after a state edit.
+ * Graphs: test/fixtures/graphs/config.ts.
  */
 
 let server: TestServer;
@@ -42,6 +45,9 @@ afterAll(async () => {
 const newThread = async () => (await server.query(CreateThreadDocument, {})).createThread.id;
 const waitRun = async (input: RunInput) => (await server.query(WaitRunDocument, { input })).waitRun;
 const threadOf = async (id: string) => (await server.query(ThreadDocument, { id })).thread!;
+const stateOf = async (id: string) =>
+  (await server.query(ThreadStateDocument, { id })).thread!.state;
+
 /** Creates the run with createRun, then joins it: the same outcome waitRun gives. */
 async function createThenJoin(input: RunInput) {
   const { createRun } = await server.query(CreateRunDocument, { input });
@@ -280,4 +286,73 @@ describe("the platform's run config", () => {
     });
     await server.query(DeleteCronDocument, { id: createCron.id });
   });
+});
+
+describe("thread status after a state edit", () => {
+  it.each(bothWays)(
+    "an edit at an interrupt() that leaves nodes to run keeps the thread INTERRUPTED (%s)",
+    async (_name, run) => {
+      const threadId = await newThread();
+      const stopped = await run({ threadId, assistantId: "review", input: {} });
+      expect(stopped.interrupts).toHaveLength(1);
+      expect((await threadOf(threadId)).status).toBe("INTERRUPTED");
+
+      // Rewrites the draft as `write`: `approve` (which asks again) is next.
+      await server.query(UpdateThreadStateDocument, {
+        input: { threadId, values: { text: "a better draft" }, asNode: "write" },
+      });
+      expect(await stateOf(threadId)).toMatchObject({ next: ["approve"], interrupts: [] });
+      const edited = await threadOf(threadId);
+      expect(edited.status).toBe("INTERRUPTED");
+      expect(edited.values).toMatchObject({ text: "a better draft" });
+
+      // Answers as `approve`: `publish` is still to run.
+      await server.query(UpdateThreadStateDocument, {
+        input: { threadId, values: { verdict: "yes" }, asNode: "approve" },
+      });
+      expect((await stateOf(threadId)).next).toEqual(["publish"]);
+      expect((await threadOf(threadId)).status).toBe("INTERRUPTED");
+
+      // Continuing runs what is left.
+      const finished = await run({ threadId, assistantId: "review" });
+      expect(finished.values).toMatchObject({ verdict: "yes", published: true });
+      expect((await threadOf(threadId)).status).toBe("IDLE");
+    },
+  );
+
+  it.each(bothWays)("an edit that finishes the graph leaves it IDLE (%s)", async (_name, run) => {
+    const threadId = await newThread();
+    await run({ threadId, assistantId: "review", input: {} });
+    expect((await threadOf(threadId)).status).toBe("INTERRUPTED");
+    await server.query(UpdateThreadStateDocument, {
+      input: { threadId, values: { published: false }, asNode: "publish" },
+    });
+    expect(await stateOf(threadId)).toMatchObject({ next: [], interrupts: [] });
+    expect((await threadOf(threadId)).status).toBe("IDLE");
+  });
+
+  it.each(bothWays)(
+    "an edit at an interruptBefore breakpoint keeps the thread INTERRUPTED (%s)",
+    async (_name, run) => {
+      const threadId = await newThread();
+      const stopped = await run({
+        threadId,
+        assistantId: "review",
+        input: {},
+        interruptBefore: ["approve"],
+      });
+      expect(stopped.run.status).toBe("SUCCESS");
+      expect(stopped.interrupts).toEqual([]);
+      expect((await threadOf(threadId)).status).toBe("INTERRUPTED");
+
+      await server.query(UpdateThreadStateDocument, {
+        input: { threadId, values: { text: "edited at the breakpoint" } },
+      });
+      expect(await stateOf(threadId)).toMatchObject({
+        next: ["approve"],
+        values: { text: "edited at the breakpoint" },
+      });
+      expect((await threadOf(threadId)).status).toBe("INTERRUPTED");
+    },
+  );
 });

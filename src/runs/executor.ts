@@ -14,7 +14,7 @@ import { type GraphRegistry, withPersistence } from "../graphs/registry.ts";
 import { mergeGraphConfigs, toGraphConfig } from "../graphs/runnable-config.ts";
 import { type InterruptJson, interruptsToJson, toJson } from "../graphs/serialize.ts";
 import type { Logger } from "../log.ts";
-import type { ThreadCheckpointer } from "../threads/service.ts";
+import { type ThreadCheckpointer, waitsForInput } from "../threads/service.ts";
 import type { CancelAction, KeptOutcome, RunResult, RunService } from "./service.ts";
 
 /** Why an executing run's graph was aborted. */
@@ -477,7 +477,7 @@ function settledStatus(
   state: Outcome | null,
 ): "IDLE" | "INTERRUPTED" | "ERROR" {
   if (status === "ERROR" || status === "TIMEOUT") return "ERROR";
-  if (status === "SUCCESS" && state && (state.next.length > 0 || state.interrupts.length > 0)) {
+  if (status === "SUCCESS" && state && waitsForInput(state)) {
     return "INTERRUPTED";
   }
   return "IDLE";
