@@ -5,6 +5,7 @@ import {
   CreateThreadDocument,
   CronDocument,
   DeleteCronDocument,
+  GraphsDocument,
   RunDocument,
   RunEventsDocument,
   type RunInput,
@@ -24,8 +25,8 @@ import { collect, ofType, streamClient } from "./stream-clients.ts";
 
 /**
  * Deviations from LangGraph Platform found by scenarios ported from LangGraph's own server tests:
- * the platform's spelling of a run's config, and the thread's status after a state edit.
- * Graphs: test/fixtures/graphs/config.ts.
+ * the platform's spelling of a run's config, the thread's status after a state edit, and the
+ * config/context schemas of Annotation.Root graphs. Graphs: test/fixtures/graphs/config.ts.
  */
 
 let server: TestServer;
@@ -355,4 +356,41 @@ describe("thread status after a state edit", () => {
       expect((await threadOf(threadId)).status).toBe("INTERRUPTED");
     },
   );
+});
+
+describe("schemas of Annotation.Root graphs", () => {
+  it("reports configSchema and contextSchema from the context annotation, else an open object", async () => {
+    const { graphs } = await server.query(GraphsDocument, {});
+    const byId = Object.fromEntries(graphs.map((graph) => [graph.id, graph]));
+    // new StateGraph(State, ConfigAnnotation)
+    expect(byId.inspect!.configSchema).toEqual({
+      type: "object",
+      properties: { model: {}, temperature: {} },
+    });
+    // new StateGraph(State, { context: ContextAnnotation })
+    expect(byId.contextual!.configSchema).toEqual({
+      type: "object",
+      properties: { persona: {} },
+    });
+    // new StateGraph(State): no context, keys unknown
+    expect(byId.fanout!.configSchema).toEqual({ type: "object", properties: {} });
+    for (const graph of graphs.filter((g) => ["inspect", "contextual", "fanout"].includes(g.id))) {
+      expect(graph.contextSchema).toEqual(graph.configSchema);
+      expect(graph.stateSchema).not.toBeNull();
+    }
+    // A graph with a zod context keeps its typed schema.
+    expect(byId.agent!.configSchema).toMatchObject({
+      type: "object",
+      properties: { model: { type: "string" } },
+    });
+  });
+
+  it("the context annotation's graph gets the run's context", async () => {
+    const outcome = await waitRun({
+      assistantId: "contextual",
+      input: {},
+      context: { persona: "a pirate" },
+    });
+    expect(outcome.values).toEqual({ reply: "as a pirate" });
+  });
 });
