@@ -231,8 +231,23 @@ describe("schemas", () => {
       },
     });
     expect(research.input).toEqual(research.state);
-    expect(research.config).toBeNull();
-    expect(research.context).toBeNull();
+    // No context annotation: an object of unknown keys, as LangGraph's server reports it.
+    expect(research.config).toEqual({ type: "object", properties: {} });
+    expect(research.context).toEqual(research.config);
+  });
+
+  it("reads the keys of a context Annotation.Root, also of graphs a factory builds", async () => {
+    const variants = await loadGraphRegistry([
+      { id: "context", path: fixture("variants.ts"), exportName: "contextFactory" },
+      { id: "inspect", path: fixture("config.ts"), exportName: "inspect" },
+    ]);
+    const { config, context } = await variants.schemas("context");
+    expect(config).toEqual({ type: "object", properties: { tenant: {} } });
+    expect(context).toEqual(config);
+    expect((await variants.schemas("inspect")).config).toEqual({
+      type: "object",
+      properties: { model: {}, temperature: {} },
+    });
   });
 });
 

@@ -10,6 +10,7 @@ import { idsInScope, searchPage, Where } from "../db/sql/search.ts";
 import { ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Cron } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
+import { runnableConfigInput } from "../graphs/runnable-config.ts";
 import type { MultitaskStrategy } from "../runs/service.ts";
 import type { ThreadService } from "../threads/service.ts";
 import { assertStorable, isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
@@ -137,7 +138,7 @@ export function createCronService(deps: {
         schedule: parseSchedule(input.schedule, "input.schedule"),
         timezone: parseTimezone(input.timezone ?? "UTC", "input.timezone"),
         input: input.input ?? null,
-        config: input.config == null ? null : jsonObject(input.config, "input.config"),
+        config: input.config == null ? null : runnableConfigInput(input.config, "input.config"),
         context: input.context == null ? null : jsonObject(input.context, "input.context"),
         metadata: jsonObject(input.metadata ?? {}, "input.metadata"),
         end_time: input.endTime ?? null,
@@ -208,7 +209,7 @@ export function createCronService(deps: {
       const webhook =
         input.webhook == null ? input.webhook : webhookUrl(input.webhook, "input.webhook");
       assertStorable("input.input", input.input);
-      if (input.config != null) jsonObject(input.config, "input.config");
+      if (input.config != null) runnableConfigInput(input.config, "input.config");
       if (input.context != null) jsonObject(input.context, "input.context");
       if (input.metadata != null) jsonObject(input.metadata, "input.metadata");
       if (input.interruptBefore || input.interruptAfter) {

@@ -5,6 +5,7 @@ import type {
   LangGraphRunnableConfig,
 } from "@langchain/langgraph";
 import { NotFoundError } from "../errors.ts";
+import { rememberContextAnnotations } from "./context-annotation.ts";
 import {
   callGraphFactory,
   GraphLoadError,
@@ -199,6 +200,8 @@ export async function loadGraphRegistry(
     }
     seen.add(spec.id);
   }
+  // Before any graph module builds its graphs, so their context annotations are kept.
+  rememberContextAnnotations();
   const results = await Promise.allSettled(specs.map((spec) => loadGraphExport(spec, options)));
   const entries: Entry[] = [];
   for (const [i, result] of results.entries()) {

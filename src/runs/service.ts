@@ -12,6 +12,7 @@ import { idsInScope, runsPage, runsPagesBy } from "../db/sql/search.ts";
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Assistant, Run, RunStatus } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
+import { runnableConfigInput } from "../graphs/runnable-config.ts";
 import type { InterruptJson } from "../graphs/serialize.ts";
 import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
 import type { Notifier } from "../queue/notifier.ts";
@@ -290,7 +291,7 @@ export function createRunService(deps: {
     assertStorable("input.command", input.command);
     assertStorable("input.checkpoint", input.checkpoint);
     return {
-      config: jsonObject(input.config ?? {}, "input.config"),
+      config: runnableConfigInput(input.config ?? {}, "input.config"),
       context: input.context == null ? null : jsonObject(input.context, "input.context"),
       metadata: jsonObject(input.metadata ?? {}, "input.metadata"),
     };
