@@ -3,6 +3,7 @@ import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
 import { z } from "zod";
 import type { GraphSpec } from "./graphs/load.ts";
+import type { WebhookUrlPolicy } from "./webhooks/policy.ts";
 
 /**
  * The one place that reads process.env, the command line and langgraph.json. Everything else
@@ -87,6 +88,10 @@ export interface Config {
   webhooks: {
     /** Signing secret (Standard Webhooks): "whsec_" + base64 key bytes, or any other string. */
     secret: string | null;
+    /** langgraph.json webhooks.url: the URLs runs and crons may be given. */
+    urlPolicy: WebhookUrlPolicy | null;
+    /** langgraph.json webhooks.headers, `${{ env.VAR }}` resolved: sent with every delivery. */
+    headers: Record<string, string>;
     /** Deliver to loopback, private and link-local addresses too (off: SSRF protection). */
     allowPrivateTargets: boolean;
     /** Attempts per delivery, the first included, before it is given up as FAILED. */
@@ -225,6 +230,27 @@ const authSection = z.strictObject({
     .optional(),
 });
 
+/** `webhooks`: which URLs runs may name, and headers every delivery carries. */
+const webhooksSection = z.strictObject({
+  env_prefix: z.string().min(1).optional(),
+  url: z
+    .strictObject({
+      require_https: z.boolean().optional(),
+      allowed_domains: z.array(z.string().min(1)).optional(),
+      allowed_ports: z.array(z.number().int().min(1).max(65535)).optional(),
+      max_url_length: z.number().int().positive().optional(),
+      // Relative URLs (calls to this server's own routes) are never accepted here.
+      disable_loopback: z.boolean().optional(),
+    })
+    .optional(),
+  headers: z
+    .record(
+      z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { message: "not an HTTP header name" }),
+      z.string().regex(/^[^\r\n]*$/, { message: "a header value cannot hold a line break" }),
+    )
+    .optional(),
+});
+
 /** Keys that only shape the platform's Docker image: nothing to do when running in place. */
 const buildOnlyKeys = {
   dockerfile_lines: z.array(z.string()).optional(),
@@ -264,7 +290,7 @@ const langgraphJson = z.strictObject({
   node_loader: z.string().nullish(),
   dependencies: z.array(z.string()).optional(),
   encryption: z.unknown().optional(),
-  webhooks: z.unknown().optional(),
+  webhooks: webhooksSection.nullish(),
   ...buildOnlyKeys,
 });
 
@@ -444,6 +470,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     },
     webhooks: {
       secret: parsedEnv.data.WEBHOOK_SECRET ?? null,
+      urlPolicy: webhookUrlPolicy(file.webhooks),
+      headers: webhookHeaders(file.webhooks, env, configFile),
       allowPrivateTargets: parsedEnv.data.WEBHOOK_ALLOW_PRIVATE_TARGETS ?? false,
       maxAttempts: parsedEnv.data.WEBHOOK_MAX_ATTEMPTS ?? 5,
       timeoutSeconds: parsedEnv.data.WEBHOOK_TIMEOUT_SECONDS ?? 10,
@@ -539,11 +567,6 @@ function refusedKeys(file: LanggraphJson): string[] {
   if (file.encryption != null) {
     problems.push(
       "encryption: custom at-rest encryption (a Python Encryption handler) is not supported",
-    );
-  }
-  if (file.webhooks != null) {
-    problems.push(
-      "webhooks: the platform's webhook URL policy and headers are not supported; configure WEBHOOK_* environment variables",
     );
   }
   if (file.node_loader != null && file.node_loader !== "tsx") {
@@ -670,6 +693,51 @@ function threadTtlSettings(checkpointer: LanggraphJson["checkpointer"]): ThreadT
     sweepIntervalMinutes: ttl.sweep_interval_minutes ?? 5,
     sweepLimit: ttl.sweep_limit ?? 1000,
   };
+}
+
+function webhookUrlPolicy(webhooks: LanggraphJson["webhooks"]): WebhookUrlPolicy | null {
+  const url = webhooks?.url;
+  if (!url) return null;
+  return {
+    requireHttps: url.require_https ?? false,
+    allowedDomains: url.allowed_domains ?? [],
+    allowedPorts: url.allowed_ports ?? [],
+    maxUrlLength: url.max_url_length ?? null,
+  };
+}
+
+/**
+ * webhooks.headers with each `${{ env.VAR }}` replaced by the variable's value. Only variables
+ * named with `env_prefix` (default LG_WEBHOOK_) may be read, so a header cannot leak others.
+ */
+function webhookHeaders(
+  webhooks: LanggraphJson["webhooks"],
+  env: Record<string, string | undefined>,
+  configFile: string,
+): Record<string, string> {
+  const prefix = webhooks?.env_prefix ?? "LG_WEBHOOK_";
+  const headers: Record<string, string> = {};
+  for (const [name, template] of Object.entries(webhooks?.headers ?? {})) {
+    headers[name] = template.replace(
+      /\$\{\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g,
+      (_, variable) => {
+        const key = `webhooks.headers.${name}`;
+        if (!variable.startsWith(prefix)) {
+          throw new ConfigError(
+            `${configFile}: ${key}: may only read variables starting with ${prefix} (webhooks.env_prefix), not ${variable}`,
+          );
+        }
+        const value = env[variable];
+        if (value === undefined) {
+          throw new ConfigError(
+            `${configFile}: ${key}: environment variable ${variable} is not set`,
+          );
+        }
+        return value;
+      },
+    );
+  }
+  return headers;
 }
 
 function authCacheSettings(auth: LanggraphJson["auth"]): AuthCacheConfig | null {

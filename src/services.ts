@@ -120,6 +120,7 @@ export function createServices(deps: {
     readOutcome: (run) => executor!.readOutcome(run),
     onFinish: runHooks.onFinish,
     authz,
+    webhookPolicy: deps.webhooks.urlPolicy,
   });
   const streams = createStreamService({ db, notifier, runs, threads, log, options: deps.streams });
   const webhooks = createWebhookService({ db, boss, log, options: deps.webhooks });
@@ -134,7 +135,14 @@ export function createServices(deps: {
     onFinish: runHooks.onFinish,
     sinkFor: streams.sinkFor,
   });
-  const crons = createCronService({ db, assistants, threads, graphs, authz });
+  const crons = createCronService({
+    db,
+    assistants,
+    threads,
+    graphs,
+    authz,
+    webhookPolicy: deps.webhooks.urlPolicy,
+  });
   const threadTtl = deps.threadTtl
     ? createThreadTtlSweeper({
         db,

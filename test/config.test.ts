@@ -87,6 +87,9 @@ describe("loadConfig", () => {
   });
 });
 
+/** The platform's `${{ env.NAME }}` placeholder of webhooks.headers. */
+const envTemplate = (name: string) => `\${{ env.${name} }}`;
+
 describe("langgraph.json keys", () => {
   const load = (file: string, env: Record<string, string> = {}, nodeVersion = "22.12.0") =>
     loadConfig({ argv: ["--config", file], env, nodeVersion });
@@ -291,9 +294,45 @@ describe("langgraph.json keys", () => {
     await refuses({ node_loader: "ts-node" }, 'node_loader: "ts-node" is not supported');
   });
 
-  it("refuses encryption and webhooks by name", async () => {
+  it("refuses encryption by name", async () => {
     await refuses({ encryption: { path: "./encryption.py:encryption" } }, "encryption:");
-    await refuses({ webhooks: { url: { require_https: true } } }, "webhooks:");
+  });
+
+  it("reads webhooks.url and webhooks.headers, resolving only prefixed variables", async () => {
+    const file = await configFile({
+      graphs: { a: "./a.ts:g" },
+      webhooks: {
+        url: { require_https: true, allowed_domains: ["*.example.com"], allowed_ports: [443] },
+        headers: { "x-token": `Bearer ${envTemplate("LG_WEBHOOK_TOKEN")}`, "x-static": "s" },
+      },
+    });
+    const config = load(file, { LG_WEBHOOK_TOKEN: "t0k" });
+    expect(config.webhooks).toMatchObject({
+      urlPolicy: {
+        requireHttps: true,
+        allowedDomains: ["*.example.com"],
+        allowedPorts: [443],
+        maxUrlLength: null,
+      },
+      headers: { "x-token": "Bearer t0k", "x-static": "s" },
+    });
+    expect(() => load(file)).toThrow(
+      `${file}: webhooks.headers.x-token: environment variable LG_WEBHOOK_TOKEN is not set`,
+    );
+    const plain = await configFile({ graphs: { a: "./a.ts:g" } });
+    expect(load(plain).webhooks).toMatchObject({ urlPolicy: null, headers: {} });
+  });
+
+  it("refuses webhook headers reading unprefixed variables, and malformed ones", async () => {
+    const file = await configFile({
+      graphs: { a: "./a.ts:g" },
+      webhooks: { env_prefix: "HOOK_", headers: { "x-key": envTemplate("DATABASE_URL") } },
+    });
+    expect(() => load(file, { DATABASE_URL: "postgresql://secret" })).toThrow(
+      `${file}: webhooks.headers.x-key: may only read variables starting with HOOK_`,
+    );
+    await refuses({ webhooks: { headers: { "bad header": "v" } } }, "webhooks.headers");
+    await refuses({ webhooks: { url: { allowed_ports: [0] } } }, "webhooks.url.allowed_ports");
   });
 });
 

@@ -11,8 +11,10 @@ import {
   StoreItemDocument,
   WaitRunDocument,
 } from "./gql/graphql.ts";
+import { errorOf } from "./helpers/graphql.ts";
 import { until } from "./helpers/poll.ts";
 import { repoRoot, startTestServer, type TestServer } from "./helpers/server.ts";
+import { type Receiver, startReceiver } from "./helpers/webhook-receiver.ts";
 
 /**
  * A server on test/fixtures/keys/langgraph.json, which uses the langgraph.json keys that do
@@ -23,11 +25,14 @@ const keysConfig = resolve(repoRoot, "test", "fixtures", "keys", "langgraph.json
 
 let server: TestServer;
 let sql: pg.Client;
+let receiver: Receiver;
 const lines: string[] = [];
 
 beforeAll(async () => {
+  receiver = await startReceiver();
   server = await startTestServer({
     configFile: keysConfig,
+    env: { LG_WEBHOOK_DEPLOYMENT: "test", WEBHOOK_ALLOW_PRIVATE_TARGETS: "true" },
     log: createLogger("debug", (line) => lines.push(line)),
   });
   sql = new pg.Client({ connectionString: server.db.url });
@@ -37,6 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await sql?.end();
   await server?.stop();
+  await receiver?.close();
 });
 
 const logged = (text: string) => lines.filter((line) => line.includes(text));
@@ -195,5 +201,38 @@ describe("store.ttl", () => {
       "the periodic sweep to delete the expired item",
     );
     expect(await expiry("kept")).toBeDefined();
+  });
+});
+
+describe("webhooks", () => {
+  it("refuses a webhook URL outside webhooks.url, naming the field and the rule", async () => {
+    const threadId = (await server.query(CreateThreadDocument, {})).createThread.id;
+    const cases = [
+      ["http://localhost:9/hook", 'host "localhost" is not among the allowed domains (127.0.0.1)'],
+      [receiver.url(`/${"x".repeat(200)}`), "is longer than the 200 characters"],
+    ];
+    for (const [webhook, problem] of cases) {
+      const result = await server.request(CreateRunDocument, {
+        input: { threadId, assistantId: "append", input: {}, webhook },
+      });
+      const error = errorOf(result);
+      expect(error.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.webhook" });
+      expect(error.message).toContain(problem);
+    }
+    expect(await count("run", "thread_id", threadId)).toBe(0);
+  });
+
+  it("sends webhooks.headers, their env placeholders resolved, with every delivery", async () => {
+    const threadId = (await server.query(CreateThreadDocument, {})).createThread.id;
+    await server.query(WaitRunDocument, {
+      input: { threadId, assistantId: "append", input: {}, webhook: receiver.url("/headers") },
+    });
+    const [request] = await until(
+      async () => receiver.received("/headers"),
+      (received) => received.length > 0,
+      "the webhook",
+    );
+    expect(request!.headers["x-deployment"]).toBe("keys-test");
+    expect(request!.headers["webhook-id"]).toBeDefined();
   });
 });
