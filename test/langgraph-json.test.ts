@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import pg from "pg";
 import { defaultAssistantId } from "../src/graphs/load.ts";
 import { createLogger } from "../src/log.ts";
+import { createThreadTtlSweeper } from "../src/threads/ttl.ts";
 import {
   AssistantDocument,
   CancelRunDocument,
@@ -168,6 +169,36 @@ describe("checkpointer.ttl", () => {
     // Once the run is over the thread is idle again, from the run's end on.
     expect(await server.services.threadTtl!.sweep()).not.toContain(threadId);
     expect(await count("thread", "id", threadId)).toBe(1);
+  });
+});
+
+describe("checkpointer.ttl with several sweepers", () => {
+  it("splits the idle threads between sweepers racing each other, each deleted once", async () => {
+    const threads = await Promise.all(Array.from({ length: 12 }, () => threadWithRun("append")));
+    // Idle for 30 minutes: past these sweepers' 10, within the server's own 60.
+    await sql.query(
+      "UPDATE thread SET updated_at = now() - interval '30 minutes' WHERE id = ANY($1::uuid[])",
+      [threads],
+    );
+    const sweeper = () =>
+      createThreadTtlSweeper({
+        db: server.services.db,
+        deleteCheckpoints: (id, client) => server.services.checkpointer.deleteThread(id, client),
+        log: createLogger("silent"),
+        options: { defaultTtlMinutes: 10, sweepIntervalMinutes: 60, sweepLimit: 4 },
+      });
+    const [a, b] = [sweeper(), sweeper()];
+    const deleted: string[] = [];
+    for (;;) {
+      const [byA, byB] = await Promise.all([a.sweep(), b.sweep()]);
+      if (byA.length + byB.length === 0) break;
+      deleted.push(...byA, ...byB);
+    }
+    expect(deleted.toSorted()).toEqual(threads.toSorted());
+    for (const id of threads) {
+      expect(await count("thread", "id", id)).toBe(0);
+      expect(await count("checkpoint", "thread_id", id)).toBe(0);
+    }
   });
 });
 
