@@ -16,7 +16,12 @@ import {
 import { type Authorizer, createAuthorizer, openAuthorizer } from "./auth/authorizer.ts";
 import { anonymousCaller, type Caller } from "./auth/caller.ts";
 import { loadAuthModule } from "./auth/load.ts";
-import { type Config, DEFAULT_SECURITY, type SecurityConfig } from "./config.ts";
+import {
+  type Config,
+  DEFAULT_SECURITY,
+  type SecurityConfig,
+  type StoreTtlSettings,
+} from "./config.ts";
 import { createCronScheduler } from "./crons/scheduler.ts";
 import { type Database, migrate, openDatabase, resolveServer } from "./db/database.ts";
 import { CRONS_CHANNEL } from "./db/sql/crons.ts";
@@ -26,7 +31,9 @@ import { WEBHOOKS_CHANNEL } from "./db/sql/webhooks.ts";
 import { DomainError, UnauthenticatedError } from "./errors.ts";
 import { createGraphiQLPage } from "./graphiql/page.ts";
 import { loadGraphRegistry } from "./graphs/registry.ts";
+import { registerSdkLogger } from "./graphs/sdk-logger.ts";
 import type { Logger } from "./log.ts";
+import { every } from "./periodic.ts";
 import { createBoss, startBoss } from "./queue/boss.ts";
 import { Notifier } from "./queue/notifier.ts";
 import { createRunWorker, type RunWorker } from "./runs/worker.ts";
@@ -37,6 +44,7 @@ import { useJsonResponses } from "./schema/json-responses.ts";
 import { useSharedEventResults } from "./schema/shared-events.ts";
 import { useSubscriptionRefusals } from "./schema/stream.ts";
 import { createServices, type Services } from "./services.ts";
+import type { StoreTtlConfig } from "./store/store.ts";
 import { createWebhookDeliverer } from "./webhooks/deliverer.ts";
 
 export interface App {
@@ -375,6 +383,9 @@ export async function startServer(
   log: Logger,
   roles: { api: boolean; worker: boolean } = { api: true, worker: true },
 ): Promise<RunningServer> {
+  for (const notice of config.notices) log[notice.level](notice.message);
+  // Graph and auth modules may ask for the SDK's logger as they load.
+  registerSdkLogger(log);
   // Graphs first: a broken langgraph.json should fail before we touch (or start) a database.
   const graphs = await loadGraphRegistry(config.graphs);
   const authModule = config.auth ? await loadAuthModule(config.auth) : null;
@@ -418,10 +429,27 @@ export async function startServer(
       webhooks: config.webhooks,
       streams: config.streams,
       authorizer,
+      storeTtl: storeTtlConfig(config.store.ttl),
+      threadTtl: config.threadTtl,
     });
     services.streams.start();
     cleanup.push(async () => services.streams.stop());
-    await services.assistants.ensureDefaultAssistants(graphs.ids());
+    await services.assistants.ensureDefaultAssistants(graphs.ids(), config.assistantDefaults);
+    const { threadTtl } = services;
+    if (threadTtl) {
+      threadTtl.start();
+      cleanup.push(() => threadTtl.stop());
+    }
+    const storeSweepMinutes = config.store.ttl?.sweepIntervalMinutes;
+    if (storeSweepMinutes) {
+      const storeSweep = every(
+        storeSweepMinutes * 60_000,
+        () => services.store.sweepExpired(),
+        log,
+        "store TTL sweep",
+      );
+      cleanup.push(() => storeSweep.stop());
+    }
     let worker: RunWorker | null = null;
     if (roles.worker) {
       worker = createRunWorker({
@@ -471,6 +499,7 @@ export async function startServer(
       const authenticator = createAuthenticator({
         apiKeys: config.apiKeys,
         authenticate: authModule?.authenticate ?? null,
+        cache: config.authCache,
       });
       (authenticator.open ? log.warn : log.info)(`authentication: ${authenticator.description}`);
       app = buildApp({
@@ -492,6 +521,14 @@ export async function startServer(
     await stopAll();
     throw error;
   }
+}
+
+function storeTtlConfig(ttl: StoreTtlSettings | null): StoreTtlConfig | undefined {
+  if (!ttl) return undefined;
+  return {
+    refreshOnRead: ttl.refreshOnRead,
+    ...(ttl.defaultTtlMinutes !== null ? { defaultTtl: ttl.defaultTtlMinutes } : {}),
+  };
 }
 
 function langgraphVersion(): string {

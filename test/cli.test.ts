@@ -81,6 +81,47 @@ describe("langgraph-gql start", () => {
     expect(run.output()).toContain("chat-agent.ts");
     expect(run.output()).toContain("nope");
   });
+
+  it("names every graph that fails to load at once, one line each", async () => {
+    const broken = (name: string) =>
+      resolve(repoRoot, "test", "fixtures", "graphs", "broken", name);
+    const file = join(dir, "langgraph.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        graphs: {
+          agent: `${resolve(repoRoot, "examples/graphs/chat-agent.ts")}:graph`,
+          missing: "./missing.ts:graph",
+          throws: `${broken("throws-on-import.ts")}:graph`,
+          object: `${broken("not-a-graph.ts")}:graph`,
+        },
+      }),
+    );
+    const run = cli(["start", "--config", file, "--port", "0"], {
+      DATABASE_URL: "postgresql://nobody@127.0.0.1:1/none",
+    });
+    expect(await run.exited).toBe(1);
+    const lines = run.output().trim().split("\n");
+    expect(lines).toEqual([
+      `langgraph-gql: graph "missing" (${join(dir, "missing.ts")}): file does not exist`,
+      `langgraph-gql: graph "throws" (${broken("throws-on-import.ts")}): module failed to import: FAKE_API_KEY is not set`,
+      expect.stringMatching(
+        new RegExp(
+          `^langgraph-gql: graph "object" \\(${broken("not-a-graph.ts")}\\): export "graph" is not a graph`,
+        ),
+      ),
+    ]);
+  });
+
+  it("stops on a langgraph.json key it cannot honour, naming the file and the key on one line", async () => {
+    await failsWith(
+      JSON.stringify({
+        graphs: { agent: "./agent.ts:graph" },
+        store: { index: { embed: "openai:text-embedding-3-small", dims: 1536 } },
+      }),
+      `langgraph-gql: ${join(dir, "langgraph.json")}: store.index: semantic search`,
+    );
+  });
 });
 
 describe("two servers on one database", () => {

@@ -387,17 +387,22 @@ export function createAssistantService(deps: {
     },
 
     /**
-     * Each graph's default assistant, with the id LangGraph derives from the graph id. Inserts
-     * that lose a race with another process starting at the same time are skipped, so two
-     * servers on one database end up with exactly one default assistant per graph.
+     * Each graph's default assistant, with the id LangGraph derives from the graph id, created
+     * with the graph's `defaults` (LANGGRAPH_CONFIG). Like LangGraph's server, an existing one is
+     * left as it is: it may have been edited since. Inserts that lose a race with another process
+     * starting at the same time are skipped, so two servers on one database end up with exactly
+     * one default assistant per graph.
      */
-    async ensureDefaultAssistants(graphIds: string[]): Promise<void> {
+    async ensureDefaultAssistants(
+      graphIds: string[],
+      defaults: Record<string, { config: JsonObject; context: JsonObject }> = {},
+    ): Promise<void> {
       const rows = graphIds.map((graphId) => ({
         id: defaultAssistantId(graphId),
         graphId,
         name: graphId,
-        config: {},
-        context: {},
+        config: defaults[graphId]?.config ?? {},
+        context: defaults[graphId]?.context ?? {},
         metadata: SYSTEM_METADATA,
       }));
       await prisma.$transaction([

@@ -29,7 +29,10 @@ export function startDevReload(deps: {
       // langgraph.json itself may have changed: graphs added, removed or moved.
       const fresh = loadConfig({ argv: deps.argv });
       await reloader.reload(fresh.graphs);
-      await running.services.assistants.ensureDefaultAssistants(fresh.graphs.map((g) => g.id));
+      await running.services.assistants.ensureDefaultAssistants(
+        fresh.graphs.map((g) => g.id),
+        fresh.assistantDefaults,
+      );
       log.info(
         `reloaded ${fresh.graphs.length} graph(s) in ${Date.now() - started} ms (changed: ${files.join(", ")})`,
       );

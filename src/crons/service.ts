@@ -14,6 +14,7 @@ import { runnableConfigInput } from "../graphs/runnable-config.ts";
 import type { MultitaskStrategy } from "../runs/service.ts";
 import type { ThreadService } from "../threads/service.ts";
 import { assertStorable, isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
+import type { WebhookUrlPolicy } from "../webhooks/policy.ts";
 import { webhookUrl } from "../webhooks/url.ts";
 import { nextRunTime, parseSchedule, parseTimezone } from "./schedule.ts";
 
@@ -63,6 +64,8 @@ export function createCronService(deps: {
   threads: ThreadService;
   graphs: GraphRegistry;
   authz: Authorizer;
+  /** langgraph.json webhooks.url. */
+  webhookPolicy?: WebhookUrlPolicy | null;
 }) {
   const { prisma, pool } = deps.db;
   const { authz } = deps;
@@ -147,7 +150,10 @@ export function createCronService(deps: {
         multitask_strategy: input.multitaskStrategy ?? "ENQUEUE",
         interrupt_before: [...(input.interruptBefore ?? [])],
         interrupt_after: [...(input.interruptAfter ?? [])],
-        webhook: input.webhook == null ? null : webhookUrl(input.webhook, "input.webhook"),
+        webhook:
+          input.webhook == null
+            ? null
+            : webhookUrl(input.webhook, "input.webhook", deps.webhookPolicy),
         next_run_at: null,
         auth_user: caller.user,
       };
@@ -207,7 +213,9 @@ export function createCronService(deps: {
       const timezone =
         input.timezone == null ? null : parseTimezone(input.timezone, "input.timezone");
       const webhook =
-        input.webhook == null ? input.webhook : webhookUrl(input.webhook, "input.webhook");
+        input.webhook == null
+          ? input.webhook
+          : webhookUrl(input.webhook, "input.webhook", deps.webhookPolicy);
       assertStorable("input.input", input.input);
       if (input.config != null) runnableConfigInput(input.config, "input.config");
       if (input.context != null) jsonObject(input.context, "input.context");

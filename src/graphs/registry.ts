@@ -9,6 +9,7 @@ import { rememberContextAnnotations } from "./context-annotation.ts";
 import {
   callGraphFactory,
   GraphLoadError,
+  GraphLoadErrors,
   type GraphSpec,
   type LoadedExport,
   type LoadedGraph,
@@ -185,9 +186,9 @@ export class GraphRegistry {
 }
 
 /**
- * Imports every graph module. All modules are imported concurrently, but the error thrown is
- * the first failing spec in the given order, so a broken langgraph.json reports the same
- * problem on every start.
+ * Imports every graph module, concurrently. When some fail, all of them are reported at once
+ * (one GraphLoadError, or GraphLoadErrors for several), in the given order, so a broken
+ * langgraph.json reports the same problems on every start.
  */
 export async function loadGraphRegistry(
   specs: GraphSpec[],
@@ -204,9 +205,16 @@ export async function loadGraphRegistry(
   rememberContextAnnotations();
   const results = await Promise.allSettled(specs.map((spec) => loadGraphExport(spec, options)));
   const entries: Entry[] = [];
+  const failures: unknown[] = [];
   for (const [i, result] of results.entries()) {
-    if (result.status === "rejected") throw result.reason;
-    entries.push({ spec: specs[i]!, loaded: result.value });
+    if (result.status === "rejected") failures.push(result.reason);
+    else entries.push({ spec: specs[i]!, loaded: result.value });
+  }
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) {
+    const unexpected = failures.find((failure) => !(failure instanceof GraphLoadError));
+    if (unexpected) throw unexpected;
+    throw new GraphLoadErrors(failures as GraphLoadError[]);
   }
   return new GraphRegistry(entries);
 }

@@ -18,6 +18,7 @@ import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.
 import type { Notifier } from "../queue/notifier.ts";
 import type { CheckpointArg } from "../threads/service.ts";
 import { assertStorable, isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
+import type { WebhookUrlPolicy } from "../webhooks/policy.ts";
 import { webhookUrl } from "../webhooks/url.ts";
 
 export type MultitaskStrategy = "REJECT" | "INTERRUPT" | "ROLLBACK" | "ENQUEUE";
@@ -90,6 +91,8 @@ export function createRunService(deps: {
   /** Called in the transaction that ends a pending run without executing it (INTERRUPT). */
   onFinish?: ReadonlyArray<(client: pg.PoolClient, run: { id: string }) => Promise<void>>;
   authz: Authorizer;
+  /** langgraph.json webhooks.url. */
+  webhookPolicy?: WebhookUrlPolicy | null;
 }) {
   const { prisma, pool } = deps.db;
   const { boss, notifier, authz } = deps;
@@ -284,7 +287,7 @@ export function createRunService(deps: {
         field: "input.checkpoint",
       });
     }
-    if (input.webhook != null) webhookUrl(input.webhook, "input.webhook");
+    if (input.webhook != null) webhookUrl(input.webhook, "input.webhook", deps.webhookPolicy);
     // Stored as jsonb with the run (as are config, context and metadata, which jsonObject
     // checks): refused here, by path, rather than by the database.
     assertStorable("input.input", input.input);
