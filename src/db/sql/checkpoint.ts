@@ -232,6 +232,7 @@ export function putWrites(
   checkpointNs: string,
   checkpointId: string,
   taskId: string,
+  taskPath: string,
   writes: WriteInput[],
   packed: Buffer,
   synchronousCommit: "on" | "off" | null,
@@ -242,12 +243,15 @@ export function putWrites(
 WITH commit_mode AS (
   SELECT set_config('synchronous_commit', $11::text, true) WHERE $11::text IS NOT NULL
 )
-INSERT INTO checkpoint_write (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob)
-SELECT $1, $2, $3, $4, t.idx, t.channel, t.type, substring($10::bytea FROM t.off + 1 FOR t.size)
+INSERT INTO checkpoint_write
+  (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+SELECT $1, $2, $3, $4, $12, t.idx, t.channel, t.type,
+       substring($10::bytea FROM t.off + 1 FOR t.size)
 FROM unnest($5::int[], $6::text[], $7::text[], $8::int[], $9::int[]) AS t(idx, channel, type, off, size)
 WHERE (SELECT count(*) FROM commit_mode) >= 0
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
-DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob
+DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob,
+              task_path = EXCLUDED.task_path
 WHERE EXCLUDED.idx < 0`,
     values: [
       threadId,
@@ -261,17 +265,26 @@ WHERE EXCLUDED.idx < 0`,
       writes.map((w) => w.size),
       packed,
       synchronousCommit,
+      taskPath,
     ],
   };
 }
 
-/** The pending writes of each selected checkpoint, in (task_id, idx) order, byte-wise. */
+/**
+ * The order of a checkpoint's writes: LangGraph's writesSortKey (task path, task id, idx), the
+ * strings by code point, which is byte order under COLLATE "C" (see compareWrites in
+ * src/checkpoint/writes.ts). Rows LangGraph gave no path have "" and sort first.
+ */
+const WRITES_ORDER = (w: string) =>
+  `${w}.task_path COLLATE "C", ${w}.task_id COLLATE "C", ${w}.idx`;
+
+/** The pending writes of each selected checkpoint, in WRITES_ORDER. */
 const WRITES_LATERAL = `
 LEFT JOIN LATERAL (
-  SELECT array_agg(w.task_id ORDER BY w.task_id COLLATE "C", w.idx) AS task_ids,
-         array_agg(w.channel ORDER BY w.task_id COLLATE "C", w.idx) AS channels,
-         array_agg(w.type ORDER BY w.task_id COLLATE "C", w.idx) AS types,
-         array_agg(w.blob ORDER BY w.task_id COLLATE "C", w.idx) AS blobs
+  SELECT array_agg(w.task_id ORDER BY ${WRITES_ORDER("w")}) AS task_ids,
+         array_agg(w.channel ORDER BY ${WRITES_ORDER("w")}) AS channels,
+         array_agg(w.type ORDER BY ${WRITES_ORDER("w")}) AS types,
+         array_agg(w.blob ORDER BY ${WRITES_ORDER("w")}) AS blobs
   FROM checkpoint_write w
   WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
     AND w.checkpoint_id = c.checkpoint_id
@@ -459,8 +472,8 @@ export function selectPendingSends(parents: CheckpointRef[], tasksChannel: strin
     name: "lgql_checkpoint_pending_sends",
     text: `
 SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id,
-       array_agg(w.type ORDER BY w.task_id COLLATE "C", w.idx) AS types,
-       array_agg(w.blob ORDER BY w.task_id COLLATE "C", w.idx) AS blobs
+       array_agg(w.type ORDER BY ${WRITES_ORDER("w")}) AS types,
+       array_agg(w.blob ORDER BY ${WRITES_ORDER("w")}) AS blobs
 FROM unnest($1::text[], $2::text[], $3::text[]) AS p(thread_id, checkpoint_ns, checkpoint_id)
 JOIN LATERAL (
   SELECT * FROM checkpoint_write x
@@ -548,10 +561,10 @@ SELECT w.n, w.checkpoint_id, w.remaining,
   x.blobs AS write_blobs
 FROM walk w
 LEFT JOIN LATERAL (
-  SELECT array_agg(cw.task_id ORDER BY cw.idx) AS task_ids,
-         array_agg(cw.channel ORDER BY cw.idx) AS channels,
-         array_agg(cw.type ORDER BY cw.idx) AS types,
-         array_agg(cw.blob ORDER BY cw.idx) AS blobs
+  SELECT array_agg(cw.task_id ORDER BY ${WRITES_ORDER("cw")}) AS task_ids,
+         array_agg(cw.channel ORDER BY ${WRITES_ORDER("cw")}) AS channels,
+         array_agg(cw.type ORDER BY ${WRITES_ORDER("cw")}) AS types,
+         array_agg(cw.blob ORDER BY ${WRITES_ORDER("cw")}) AS blobs
   FROM checkpoint_write cw
   WHERE cw.thread_id = $1 AND cw.checkpoint_ns = $2 AND cw.checkpoint_id = w.checkpoint_id
     AND cw.channel = ANY (w.remaining)
