@@ -88,13 +88,14 @@ describe("a graph whose messages are a LangGraph DeltaChannel", () => {
     const threadId = await newThread();
     // EXIT runs write their checkpoint and delta writes only at the end; with one voice, so that
     // LangGraph < 1.7, which replays such writes in task-id order, agrees with the live order.
+    // The first on a thread without checkpoints: LangGraph >= 1.7 anchors its writes on a stub.
     const plan: Array<[Durability, number?]> = [
+      ["EXIT", 1],
       ["SYNC"],
       ["ASYNC"],
       ["EXIT", 1],
       ["ASYNC"],
       ["SYNC"],
-      ["EXIT", 1],
       ["ASYNC"],
     ];
     const finals: string[][] = [];
@@ -110,11 +111,35 @@ describe("a graph whose messages are a LangGraph DeltaChannel", () => {
       const ids = idsOf(entry.values);
       expect(ids).toEqual(last.slice(0, ids.length));
     }
+    // (LangGraph >= 1.7 also lists the first EXIT run's stub: step -2, no values.)
     const turnEnds = entries
-      .filter((e) => e.next.length === 0 && (e.metadata as { source: string }).source === "loop")
+      .filter((e) => e.next.length === 0 && (e.metadata as { step: number }).step >= 0)
       .map((e) => idsOf(e.values))
       .reverse();
     expect(turnEnds).toEqual(finals);
+  });
+
+  it("a stateless run keeping its thread reads back what it streamed", async () => {
+    for (const durability of ["EXIT", "ASYNC"] as const) {
+      const events = await collect(client, StreamRunDocument, {
+        input: {
+          assistantId: "delta",
+          input: { messages: [{ type: "human", id: "h", content: "h" }] },
+          // One voice under EXIT, as above.
+          config: { configurable: { voices: durability === "EXIT" ? 1 : VOICES.length } },
+          streamMode: ["VALUES"],
+          durability,
+          onCompletion: "KEEP",
+        },
+      });
+      const streamed = ofType(events, "ValuesEvent").at(-1)!;
+      const live = idsOf(streamed.values);
+      expect(live).toHaveLength(durability === "EXIT" ? 3 : VOICES.length + 2);
+      const { runResult } = await server.query(RunResultDocument, { id: streamed.runId });
+      expect(idsOf(runResult.values)).toEqual(live);
+      const { thread } = await server.query(ThreadStateDocument, { id: streamed.threadId });
+      expect(idsOf(thread!.state.values)).toEqual(live);
+    }
   });
 
   it("forks from a past checkpoint: the fork and the runs after it build on it, the old branch stays", async () => {
