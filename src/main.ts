@@ -31,7 +31,7 @@ async function runStart(config: Config, log: Logger, roles: { api: boolean; work
   const ready = `ready in ${Date.now() - started} ms`;
   if (running.url) {
     log.info(
-      `langgraph-gql ${config.version} serving ${config.graphs.length} graph(s) at ${running.url}/graphql (${ready}); executing up to ${config.runs.concurrency} runs at once`,
+      `langgraph-gql ${config.version} serving ${config.graphs.length} graph(s) at ${running.url}${config.routes.mountPrefix}/graphql (${ready}); executing up to ${config.runs.concurrency} runs at once`,
     );
   } else {
     log.info(
