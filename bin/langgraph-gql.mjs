@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// The server is TypeScript run through tsx, which also lets langgraph.json name .ts graph files.
-import { register } from "tsx/esm/api";
-
-register();
-await import("../src/main.ts");
+// The compiled server (`npm run build`, done when the package is packed). In a checkout,
+// `npm start` runs the TypeScript source instead (src/run-cli.ts through tsx).
+import "../dist/run-cli.js";

@@ -22,6 +22,7 @@ import {
   DEFAULT_SECURITY,
   type RoutesConfig,
   type SecurityConfig,
+  type StoreTtlSettings,
 } from "./config.ts";
 import { createCronScheduler } from "./crons/scheduler.ts";
 import { type Database, migrate, openDatabase, resolveServer } from "./db/database.ts";
@@ -30,12 +31,15 @@ import { RUN_EVENTS_CHANNEL } from "./db/sql/events.ts";
 import { RUN_CONTROL_CHANNEL, RUNS_CHANNEL } from "./db/sql/runs.ts";
 import { WEBHOOKS_CHANNEL } from "./db/sql/webhooks.ts";
 import { DomainError, UnauthenticatedError } from "./errors.ts";
+import { createGraphiQLPage } from "./graphiql/page.ts";
 import { loadGraphRegistry } from "./graphs/registry.ts";
+import { registerSdkLogger } from "./graphs/sdk-logger.ts";
 import { corsSetting } from "./http/cors.ts";
 import { createFront } from "./http/front.ts";
 import { createRunHeaderPicker } from "./http/run-headers.ts";
 import { loadUserApp, type UserApp } from "./http/user-app.ts";
 import type { Logger } from "./log.ts";
+import { every } from "./periodic.ts";
 import { createBoss, startBoss } from "./queue/boss.ts";
 import { Notifier } from "./queue/notifier.ts";
 import { createRunWorker, type RunWorker } from "./runs/worker.ts";
@@ -47,6 +51,7 @@ import { useJsonResponses } from "./schema/json-responses.ts";
 import { useSharedEventResults } from "./schema/shared-events.ts";
 import { useSubscriptionRefusals } from "./schema/stream.ts";
 import { createServices, type Services } from "./services.ts";
+import type { StoreTtlConfig } from "./store/store.ts";
 import { createWebhookDeliverer } from "./webhooks/deliverer.ts";
 
 export interface App {
@@ -88,7 +93,8 @@ export function buildApp(deps: {
     schema: servedSchema(fullSchema, disabled),
     graphqlEndpoint: `${routes.mountPrefix}/graphql`,
     landingPage: false,
-    graphiql: security.graphiql,
+    // Ours below: yoga's built-in page loads GraphiQL from a CDN.
+    graphiql: false,
     // With an http.app the front applies CORS, to the app's routes as well.
     cors: userApp ? false : cors,
     logging: {
@@ -129,11 +135,20 @@ export function buildApp(deps: {
     }),
   });
 
+  const graphiql = security.graphiql
+    ? createGraphiQLPage({
+        endpoint: yoga.graphqlEndpoint,
+        graphId: services.graphs.ids()[0]!,
+        credentialsRequired: !authenticator.open,
+        log,
+      })
+    : null;
+
   const front = userApp
     ? createFront({
         app: userApp,
         cors,
-        ourPaths: new Set([yoga.graphqlEndpoint, okPath]),
+        ourPaths: new Set([yoga.graphqlEndpoint, `${yoga.graphqlEndpoint}/`, okPath]),
         gate:
           routes.customRouteAuth && !authenticator.open
             ? customRouteGate(authenticator, log)
@@ -150,6 +165,8 @@ export function buildApp(deps: {
             security.maxBodyBytes,
           );
           if (problem) return problemResponse(problem.status, problem.message, "BAD_USER_INPUT");
+          const page = graphiql?.respond(request);
+          if (page) return page;
           return yoga.handleRequest(request, context as unknown as Record<string, unknown>);
         },
       })
@@ -164,6 +181,10 @@ export function buildApp(deps: {
           return;
         }
         if (refuseOversizedBody(req, res, security.maxBodyBytes)) return;
+        if (graphiql?.wants(req)) {
+          void graphiql.serve(req, res);
+          return;
+        }
         void yoga.handle(req as IncomingMessage, res as ServerResponse);
       }),
   );
@@ -481,6 +502,9 @@ export async function startServer(
   log: Logger,
   roles: { api: boolean; worker: boolean } = { api: true, worker: true },
 ): Promise<RunningServer> {
+  for (const notice of config.notices) log[notice.level](notice.message);
+  // Graph and auth modules may ask for the SDK's logger as they load.
+  registerSdkLogger(log);
   // Graphs first: a broken langgraph.json should fail before we touch (or start) a database.
   const graphs = await loadGraphRegistry(config.graphs);
   const authModule = config.auth ? await loadAuthModule(config.auth) : null;
@@ -529,10 +553,27 @@ export async function startServer(
       streams: config.streams,
       authorizer,
       sendWebhooks: config.routes.webhooks,
+      storeTtl: storeTtlConfig(config.store.ttl),
+      threadTtl: config.threadTtl,
     });
     services.streams.start();
     cleanup.push(async () => services.streams.stop());
-    await services.assistants.ensureDefaultAssistants(graphs.ids());
+    await services.assistants.ensureDefaultAssistants(graphs.ids(), config.assistantDefaults);
+    const { threadTtl } = services;
+    if (threadTtl) {
+      threadTtl.start();
+      cleanup.push(() => threadTtl.stop());
+    }
+    const storeSweepMinutes = config.store.ttl?.sweepIntervalMinutes;
+    if (storeSweepMinutes) {
+      const storeSweep = every(
+        storeSweepMinutes * 60_000,
+        () => services.store.sweepExpired(),
+        log,
+        "store TTL sweep",
+      );
+      cleanup.push(() => storeSweep.stop());
+    }
     let worker: RunWorker | null = null;
     if (roles.worker) {
       worker = createRunWorker({
@@ -584,6 +625,7 @@ export async function startServer(
       const authenticator = createAuthenticator({
         apiKeys: config.apiKeys,
         authenticate: authModule?.authenticate ?? null,
+        cache: config.authCache,
       });
       (authenticator.open ? log.warn : log.info)(`authentication: ${authenticator.description}`);
       app = buildApp({
@@ -607,6 +649,14 @@ export async function startServer(
     await stopAll();
     throw error;
   }
+}
+
+function storeTtlConfig(ttl: StoreTtlSettings | null): StoreTtlConfig | undefined {
+  if (!ttl) return undefined;
+  return {
+    refreshOnRead: ttl.refreshOnRead,
+    ...(ttl.defaultTtlMinutes !== null ? { defaultTtl: ttl.defaultTtlMinutes } : {}),
+  };
 }
 
 function langgraphVersion(): string {

@@ -3,6 +3,7 @@ import { type AssistantService, createAssistantService } from "./assistants/serv
 import { type Authorizer, openAuthorizer } from "./auth/authorizer.ts";
 import { createCheckpointSaver } from "./checkpoint/saver.ts";
 import { createServerCheckpointer, type ServerCheckpointSaver } from "./checkpoint/server.ts";
+import type { ThreadTtlSettings } from "./config.ts";
 import { type CronService, createCronService } from "./crons/service.ts";
 import type { Database } from "./db/database.ts";
 import type { GraphRegistry } from "./graphs/registry.ts";
@@ -12,8 +13,10 @@ import type { Notifier } from "./queue/notifier.ts";
 import { createExecutor, type Executor } from "./runs/executor.ts";
 import { createRunService, type RunService } from "./runs/service.ts";
 import { createStoreService, type StoreService } from "./store/service.ts";
+import type { StoreTtlConfig } from "./store/store.ts";
 import { createStreamService, type StreamOptions, type StreamService } from "./stream/service.ts";
 import { createThreadService, type ThreadService } from "./threads/service.ts";
+import { createThreadTtlSweeper, type ThreadTtlSweeper } from "./threads/ttl.ts";
 import {
   createWebhookService,
   type EndedRun,
@@ -49,6 +52,8 @@ export interface Services {
   crons: CronService;
   webhooks: WebhookService;
   runHooks: RunHooks;
+  /** langgraph.json checkpointer.ttl's sweeper (not started); null without a TTL. */
+  threadTtl: ThreadTtlSweeper | null;
 }
 
 /**
@@ -73,13 +78,17 @@ export function createServices(deps: {
   authorizer?: Authorizer;
   /** False (langgraph.json http.disable_webhooks): a run's webhook is not sent. */
   sendWebhooks?: boolean;
+  /** langgraph.json store.ttl. */
+  storeTtl?: StoreTtlConfig;
+  /** langgraph.json checkpointer.ttl. */
+  threadTtl?: ThreadTtlSettings | null;
 }): Services {
   const { db, graphs, boss, notifier, log } = deps;
   const authz = deps.authorizer ?? openAuthorizer;
   const checkpointer = createServerCheckpointer({ pool: db.pool, grouped: db.grouped });
   // Reads only: the plain saver, without the run metadata the server's adds to what it writes.
   const reader = createCheckpointSaver({ pool: db.pool, sharedReadItems: SHARED_READ_ITEMS });
-  const store = createStoreService({ db, authz });
+  const store = createStoreService({ db, authz, ttl: deps.storeTtl });
   const assistants = createAssistantService({
     db,
     graphs,
@@ -113,6 +122,7 @@ export function createServices(deps: {
     readOutcome: (run) => executor!.readOutcome(run),
     onFinish: runHooks.onFinish,
     authz,
+    webhookPolicy: deps.webhooks.urlPolicy,
   });
   const streams = createStreamService({ db, notifier, runs, threads, log, options: deps.streams });
   const webhooks = createWebhookService({ db, boss, log, options: deps.webhooks });
@@ -128,7 +138,22 @@ export function createServices(deps: {
     onFinish: runHooks.onFinish,
     sinkFor: streams.sinkFor,
   });
-  const crons = createCronService({ db, assistants, threads, graphs, authz });
+  const crons = createCronService({
+    db,
+    assistants,
+    threads,
+    graphs,
+    authz,
+    webhookPolicy: deps.webhooks.urlPolicy,
+  });
+  const threadTtl = deps.threadTtl
+    ? createThreadTtlSweeper({
+        db,
+        deleteCheckpoints: (threadId, client) => checkpointer.deleteThread(threadId, client),
+        log,
+        options: deps.threadTtl,
+      })
+    : null;
   return {
     db,
     graphs,
@@ -144,5 +169,6 @@ export function createServices(deps: {
     crons,
     webhooks,
     runHooks,
+    threadTtl,
   };
 }

@@ -10,6 +10,7 @@ import { NotFoundError } from "../src/errors.ts";
 import {
   defaultAssistantId,
   GraphLoadError,
+  GraphLoadErrors,
   type GraphSpec,
   isPregel,
 } from "../src/graphs/load.ts";
@@ -175,13 +176,23 @@ describe("GraphLoadError", () => {
     expect(error.message).toContain("is a promise that rejected: could not reach the vector store");
   });
 
-  it("reports the first broken spec in order, and duplicate ids", async () => {
-    const error = await loadError([
+  it("reports every broken spec at once, in order, one line each; and duplicate ids", async () => {
+    const specs = [
       exampleSpecs[0]!,
       { id: "second", path: fixture("broken/not-a-graph.ts"), exportName: "graph" },
       { id: "third", path: fixture("broken/missing.ts"), exportName: "graph" },
+    ];
+    const error = await loadGraphRegistry(specs).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(GraphLoadErrors);
+    const { errors, message } = error as GraphLoadErrors;
+    expect(errors.map((e) => e.graphId)).toEqual(["second", "third"]);
+    expect(message.split("\n")).toEqual([
+      `graph "second" (${specs[1]!.path}): export "graph" is not a graph (a plain object); expected a compiled graph, a StateGraph, a promise of one, or a function (config) => graph`,
+      `graph "third" (${specs[2]!.path}): file does not exist`,
     ]);
-    expect(error.graphId).toBe("second");
     const duplicate = await loadError([exampleSpecs[0]!, exampleSpecs[0]!]);
     expect(duplicate.message).toContain("registered twice");
   });
@@ -231,8 +242,23 @@ describe("schemas", () => {
       },
     });
     expect(research.input).toEqual(research.state);
-    expect(research.config).toBeNull();
-    expect(research.context).toBeNull();
+    // No context annotation: an object of unknown keys, as LangGraph's server reports it.
+    expect(research.config).toEqual({ type: "object", properties: {} });
+    expect(research.context).toEqual(research.config);
+  });
+
+  it("reads the keys of a context Annotation.Root, also of graphs a factory builds", async () => {
+    const variants = await loadGraphRegistry([
+      { id: "context", path: fixture("variants.ts"), exportName: "contextFactory" },
+      { id: "inspect", path: fixture("config.ts"), exportName: "inspect" },
+    ]);
+    const { config, context } = await variants.schemas("context");
+    expect(config).toEqual({ type: "object", properties: { tenant: {} } });
+    expect(context).toEqual(config);
+    expect((await variants.schemas("inspect")).config).toEqual({
+      type: "object",
+      properties: { model: {}, temperature: {} },
+    });
   });
 });
 

@@ -88,6 +88,18 @@ describe("parsing langgraph.json http", () => {
     });
   });
 
+  it("notes at start the keys that leave nothing to do here", async () => {
+    const file = await configFile({ disable_ui: true, disable_mcp: false, logging_headers: {} });
+    const notices = loadConfig({ argv: ["--config", file], env: {} }).notices.map((n) => n.message);
+    expect(notices).toEqual(
+      expect.arrayContaining([
+        "langgraph.json http.disable_ui: this server serves no /ui routes; nothing to disable",
+        "langgraph.json http.disable_mcp: this server serves no /mcp routes; nothing to disable",
+        "langgraph.json http.logging_headers: this server writes no request log; no header is ever logged",
+      ]),
+    );
+  });
+
   it("takes configurable_headers' include/exclude as the platform's documentation spells them", async () => {
     expect(
       (await routes({ configurable_headers: { include: ["x-a"], exclude: ["x-b"] } }))

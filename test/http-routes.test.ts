@@ -79,6 +79,14 @@ describe("a Hono app at http.app, with http.cors and configurable_headers", () =
     expect((await fetch(`${server.url}/nowhere`)).status).toBe(404);
   });
 
+  it("serves GraphiQL at /graphql to a browser the app has no route for", async () => {
+    const response = await fetch(server.graphqlUrl, { headers: { accept: "text/html" } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(response.headers.get("x-app-middleware")).toBe("seen");
+    expect(await response.text()).toContain("<title>langgraph-gql</title>");
+  });
+
   it("hands POST bodies to the app intact", async () => {
     const bytes = randomBytes(300_000);
     const response = await fetch(`${server.url}/echo`, {

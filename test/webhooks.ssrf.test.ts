@@ -185,6 +185,8 @@ describe("configuration", () => {
       timeoutSeconds: 10,
       retryBaseSeconds: 10,
       retryMaxSeconds: 3600,
+      urlPolicy: null,
+      headers: {},
     });
     expect(load({}).crons).toEqual({ enabled: true, tickSeconds: 10 });
   });

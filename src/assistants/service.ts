@@ -16,6 +16,7 @@ import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from 
 import type { Assistant, AssistantVersion } from "../generated/prisma/client.ts";
 import { defaultAssistantId } from "../graphs/load.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
+import { runnableConfigInput } from "../graphs/runnable-config.ts";
 import { WeightedLru } from "../lru.ts";
 import { isUuid, type JsonObject, jsonObject, pageArgs } from "../validation.ts";
 
@@ -201,7 +202,7 @@ export function createAssistantService(deps: {
         graphId: input.graphId,
         name: value.name,
         description: value.description,
-        config: jsonObject(value.config, "config"),
+        config: runnableConfigInput(value.config, "config"),
         context: jsonObject(value.context, "context"),
         metadata: jsonObject(value.metadata, "metadata"),
       };
@@ -250,7 +251,8 @@ export function createAssistantService(deps: {
       };
       const current = await require(caller, idOrGraphId, "id", "update", value);
       if (input.graphId != null) checkGraph(input.graphId, "input.graphId");
-      const config = value.config != null ? jsonObject(value.config, "input.config") : undefined;
+      const config =
+        value.config != null ? runnableConfigInput(value.config, "input.config") : undefined;
       const context =
         value.context != null ? jsonObject(value.context, "input.context") : undefined;
       const metadata =
@@ -385,17 +387,22 @@ export function createAssistantService(deps: {
     },
 
     /**
-     * Each graph's default assistant, with the id LangGraph derives from the graph id. Inserts
-     * that lose a race with another process starting at the same time are skipped, so two
-     * servers on one database end up with exactly one default assistant per graph.
+     * Each graph's default assistant, with the id LangGraph derives from the graph id, created
+     * with the graph's `defaults` (LANGGRAPH_CONFIG). Like LangGraph's server, an existing one is
+     * left as it is: it may have been edited since. Inserts that lose a race with another process
+     * starting at the same time are skipped, so two servers on one database end up with exactly
+     * one default assistant per graph.
      */
-    async ensureDefaultAssistants(graphIds: string[]): Promise<void> {
+    async ensureDefaultAssistants(
+      graphIds: string[],
+      defaults: Record<string, { config: JsonObject; context: JsonObject }> = {},
+    ): Promise<void> {
       const rows = graphIds.map((graphId) => ({
         id: defaultAssistantId(graphId),
         graphId,
         name: graphId,
-        config: {},
-        context: {},
+        config: defaults[graphId]?.config ?? {},
+        context: defaults[graphId]?.context ?? {},
         metadata: SYSTEM_METADATA,
       }));
       await prisma.$transaction([

@@ -1,5 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { AuthCacheConfig } from "../config.ts";
 import { DomainError, UnauthenticatedError } from "../errors.ts";
+import { WeightedLru } from "../lru.ts";
 import { fromHandlerError } from "./authorizer.ts";
 import { anonymousCaller, type Caller } from "./caller.ts";
 
@@ -36,10 +38,17 @@ function presentedKeys(headers: Headers): string[] {
 export function createAuthenticator(options: {
   apiKeys: readonly string[];
   authenticate: AuthenticateHandler | null;
+  /** langgraph.json auth.cache: remember `authenticate`'s callers by these headers' values. */
+  cache?: AuthCacheConfig | null;
 }): Authenticator {
   // Compared as digests so that every comparison takes the same time whatever the key's length.
   const keyDigests = options.apiKeys.map(digest);
-  const custom = options.authenticate;
+  const handler = options.authenticate;
+  const custom: ((request: Request) => Promise<Caller>) | null = !handler
+    ? null
+    : options.cache
+      ? cachedAuthenticate(handler, options.cache)
+      : (request) => callHandler(handler, request);
 
   function hasValidKey(headers: Headers): boolean {
     let valid = false;
@@ -74,16 +83,43 @@ export function createAuthenticator(options: {
           ? { kind: "user", identity: null, permissions: [], user: null }
           : anonymousCaller;
       }
-      let result: unknown;
-      try {
-        result = await custom(request);
-      } catch (error) {
-        const mapped = fromHandlerError(error, "authenticate");
-        if (mapped instanceof DomainError) throw mapped;
-        throw error;
-      }
-      return callerFromAuthResult(result);
+      return custom(request);
     },
+  };
+}
+
+/** The auth module's authenticate, its result made a caller (errors mapped as LangGraph's). */
+async function callHandler(handler: AuthenticateHandler, request: Request): Promise<Caller> {
+  let result: unknown;
+  try {
+    result = await handler(request);
+  } catch (error) {
+    const mapped = fromHandlerError(error, "authenticate");
+    if (mapped instanceof DomainError) throw mapped;
+    throw error;
+  }
+  return callerFromAuthResult(result);
+}
+
+/**
+ * `authenticate` with its successes remembered for `ttlSeconds`, per process, keyed by the
+ * values of the configured headers; a request carrying none of them is always authenticated
+ * afresh, and so is every failure.
+ */
+function cachedAuthenticate(
+  handler: AuthenticateHandler,
+  cache: AuthCacheConfig,
+): (request: Request) => Promise<Caller> {
+  const remembered = new WeightedLru<{ caller: Caller; expiresAt: number }>(cache.maxSize, () => 1);
+  return async (request) => {
+    const values = cache.headers.map((name) => request.headers.get(name));
+    if (values.every((value) => value === null)) return callHandler(handler, request);
+    const key = JSON.stringify(values);
+    const hit = remembered.get(key);
+    if (hit && hit.expiresAt > Date.now()) return hit.caller;
+    const caller = await callHandler(handler, request);
+    remembered.set(key, { caller, expiresAt: Date.now() + cache.ttlSeconds * 1000 });
+    return caller;
   };
 }
 

@@ -10,9 +10,11 @@ import { idsInScope, searchPage, Where } from "../db/sql/search.ts";
 import { ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Cron } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
+import { runnableConfigInput } from "../graphs/runnable-config.ts";
 import type { MultitaskStrategy } from "../runs/service.ts";
 import type { ThreadService } from "../threads/service.ts";
 import { assertStorable, isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
+import type { WebhookUrlPolicy } from "../webhooks/policy.ts";
 import { webhookUrl } from "../webhooks/url.ts";
 import { nextRunTime, parseSchedule, parseTimezone } from "./schedule.ts";
 
@@ -62,6 +64,8 @@ export function createCronService(deps: {
   threads: ThreadService;
   graphs: GraphRegistry;
   authz: Authorizer;
+  /** langgraph.json webhooks.url. */
+  webhookPolicy?: WebhookUrlPolicy | null;
 }) {
   const { prisma, pool } = deps.db;
   const { authz } = deps;
@@ -137,7 +141,7 @@ export function createCronService(deps: {
         schedule: parseSchedule(input.schedule, "input.schedule"),
         timezone: parseTimezone(input.timezone ?? "UTC", "input.timezone"),
         input: input.input ?? null,
-        config: input.config == null ? null : jsonObject(input.config, "input.config"),
+        config: input.config == null ? null : runnableConfigInput(input.config, "input.config"),
         context: input.context == null ? null : jsonObject(input.context, "input.context"),
         metadata: jsonObject(input.metadata ?? {}, "input.metadata"),
         end_time: input.endTime ?? null,
@@ -146,7 +150,10 @@ export function createCronService(deps: {
         multitask_strategy: input.multitaskStrategy ?? "ENQUEUE",
         interrupt_before: [...(input.interruptBefore ?? [])],
         interrupt_after: [...(input.interruptAfter ?? [])],
-        webhook: input.webhook == null ? null : webhookUrl(input.webhook, "input.webhook"),
+        webhook:
+          input.webhook == null
+            ? null
+            : webhookUrl(input.webhook, "input.webhook", deps.webhookPolicy),
         next_run_at: null,
         auth_user: caller.user,
       };
@@ -206,9 +213,11 @@ export function createCronService(deps: {
       const timezone =
         input.timezone == null ? null : parseTimezone(input.timezone, "input.timezone");
       const webhook =
-        input.webhook == null ? input.webhook : webhookUrl(input.webhook, "input.webhook");
+        input.webhook == null
+          ? input.webhook
+          : webhookUrl(input.webhook, "input.webhook", deps.webhookPolicy);
       assertStorable("input.input", input.input);
-      if (input.config != null) jsonObject(input.config, "input.config");
+      if (input.config != null) runnableConfigInput(input.config, "input.config");
       if (input.context != null) jsonObject(input.context, "input.context");
       if (input.metadata != null) jsonObject(input.metadata, "input.metadata");
       if (input.interruptBefore || input.interruptAfter) {

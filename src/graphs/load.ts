@@ -39,6 +39,19 @@ export class GraphLoadError extends Error {
   }
 }
 
+/**
+ * Several graphs failed to load: each one's error, one line each. An AggregateError, which the
+ * CLI reports one line per inner error.
+ */
+export class GraphLoadErrors extends AggregateError {
+  override name = "GraphLoadErrors";
+  declare readonly errors: GraphLoadError[];
+
+  constructor(errors: GraphLoadError[]) {
+    super(errors, errors.map((error) => error.message).join("\n"));
+  }
+}
+
 /** LangGraph's own namespace for graph ids, so default assistant ids match the platform's. */
 const GRAPH_NAMESPACE = "6ba7b821-9dad-11d1-80b4-00c04fd430c8";
 
@@ -47,8 +60,14 @@ export function defaultAssistantId(graphId: string): string {
   return uuidv5(graphId, GRAPH_NAMESPACE);
 }
 
-/** Imports a spec's module and classifies its export. Throws GraphLoadError on any problem. */
-export async function loadGraphExport(spec: GraphSpec): Promise<LoadedExport> {
+/**
+ * Imports a spec's module and classifies its export. Throws GraphLoadError on any problem.
+ * `query` is added to the module's URL: a new one imports the module afresh (dev reloads).
+ */
+export async function loadGraphExport(
+  spec: GraphSpec,
+  options: { query?: string } = {},
+): Promise<LoadedExport> {
   const fail = (problem: string, cause?: unknown): never => {
     throw new GraphLoadError(
       spec.id,
@@ -64,7 +83,9 @@ export async function loadGraphExport(spec: GraphSpec): Promise<LoadedExport> {
 
   let module: Record<string, unknown>;
   try {
-    module = await import(pathToFileURL(spec.path).href);
+    const url = pathToFileURL(spec.path);
+    if (options.query) url.search = options.query;
+    module = await import(url.href);
   } catch (error) {
     return fail(`module failed to import: ${messageOf(error)}`, error);
   }
@@ -180,6 +201,8 @@ function describe(value: unknown): string {
   return typeof value === "undefined" ? "undefined" : `a ${typeof value}`;
 }
 
+/** On one line: start-up prints one line per failing graph (a compiler's message has several). */
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return message.trim().replace(/\s*\n\s*/g, " ");
 }

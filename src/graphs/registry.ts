@@ -5,9 +5,11 @@ import type {
   LangGraphRunnableConfig,
 } from "@langchain/langgraph";
 import { NotFoundError } from "../errors.ts";
+import { rememberContextAnnotations } from "./context-annotation.ts";
 import {
   callGraphFactory,
   GraphLoadError,
+  GraphLoadErrors,
   type GraphSpec,
   type LoadedExport,
   type LoadedGraph,
@@ -57,12 +59,17 @@ interface Entry {
  * instance per call, so its results are never reused across configs and are collected with it.
  */
 export class GraphRegistry {
-  readonly #entries: Map<string, Entry>;
+  #entries: Map<string, Entry>;
   readonly #schemas = new WeakMap<object, GraphSchemas>();
   readonly #drawings = new WeakMap<object, Map<string, GraphDrawing>>();
 
   constructor(entries: Entry[]) {
     this.#entries = new Map(entries.map((entry) => [entry.spec.id, entry]));
+  }
+
+  /** Takes over another registry's graphs (a dev reload); derived data follows the instances. */
+  replaceWith(other: GraphRegistry): void {
+    this.#entries = other.#entries;
   }
 
   ids(): string[] {
@@ -179,11 +186,14 @@ export class GraphRegistry {
 }
 
 /**
- * Imports every graph module. All modules are imported concurrently, but the error thrown is
- * the first failing spec in the given order, so a broken langgraph.json reports the same
- * problem on every start.
+ * Imports every graph module, concurrently. When some fail, all of them are reported at once
+ * (one GraphLoadError, or GraphLoadErrors for several), in the given order, so a broken
+ * langgraph.json reports the same problems on every start.
  */
-export async function loadGraphRegistry(specs: GraphSpec[]): Promise<GraphRegistry> {
+export async function loadGraphRegistry(
+  specs: GraphSpec[],
+  options: { query?: string } = {},
+): Promise<GraphRegistry> {
   const seen = new Set<string>();
   for (const spec of specs) {
     if (seen.has(spec.id)) {
@@ -191,11 +201,20 @@ export async function loadGraphRegistry(specs: GraphSpec[]): Promise<GraphRegist
     }
     seen.add(spec.id);
   }
-  const results = await Promise.allSettled(specs.map((spec) => loadGraphExport(spec)));
+  // Before any graph module builds its graphs, so their context annotations are kept.
+  rememberContextAnnotations();
+  const results = await Promise.allSettled(specs.map((spec) => loadGraphExport(spec, options)));
   const entries: Entry[] = [];
+  const failures: unknown[] = [];
   for (const [i, result] of results.entries()) {
-    if (result.status === "rejected") throw result.reason;
-    entries.push({ spec: specs[i]!, loaded: result.value });
+    if (result.status === "rejected") failures.push(result.reason);
+    else entries.push({ spec: specs[i]!, loaded: result.value });
+  }
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) {
+    const unexpected = failures.find((failure) => !(failure instanceof GraphLoadError));
+    if (unexpected) throw unexpected;
+    throw new GraphLoadErrors(failures as GraphLoadError[]);
   }
   return new GraphRegistry(entries);
 }

@@ -5,6 +5,7 @@ import {
   getOutputTypeSchema,
   getStateTypeSchema,
 } from "@langchain/langgraph/zod/schema";
+import { contextAnnotationKeys } from "./context-annotation.ts";
 import type { LoadedGraph } from "./load.ts";
 
 export type JsonSchema = Record<string, unknown>;
@@ -20,6 +21,7 @@ export interface GraphSchemas {
 
 interface BuilderInternals {
   _schemaDefinition?: Record<string, unknown>;
+  _schemaRuntimeDefinition?: unknown;
   _inputDefinition?: Record<string, unknown>;
   _outputDefinition?: Record<string, unknown>;
 }
@@ -33,8 +35,9 @@ interface BuilderInternals {
  * runtime path of the JS server; its static TypeScript parser fallback is not reproduced.
  * Each schema falls back on its own (the JS server drops to its parser for all four at once):
  * Annotation.Root graphs have no runtime types, so they get an object with one untyped
- * property per channel, messages channels recognised by their reducer. That keeps
- * input/state non-null for every StateGraph, which clients such as Studio-style forms need.
+ * property per channel, messages channels recognised by their reducer, and a config from
+ * their context annotation's keys. That keeps input/state/config non-null for every
+ * Annotation StateGraph, which clients such as Studio-style forms need.
  *
  * `state` is the value schema; the JS server reports the update (partial) schema there, which
  * is the input schema again.
@@ -50,8 +53,22 @@ export function extractGraphSchemas(graph: LoadedGraph): GraphSchemas {
   const output =
     tidy(attempt(() => getOutputTypeSchema(graph))) ??
     channelSchema(graph, builder?._outputDefinition);
-  const config = tidy(attempt(() => getConfigTypeSchema(graph)));
+  const config = tidy(attempt(() => getConfigTypeSchema(graph))) ?? annotationConfigSchema(builder);
   return { input, output, state, config, context: config };
+}
+
+/**
+ * The config (context) schema of a graph whose context is not zod: its Annotation.Root keys,
+ * untyped, when the builder remembered them (see context-annotation.ts); for an Annotation.Root
+ * state graph without one, an object with no known keys, which is what LangGraph's server
+ * reports for it. Graphs with runtime schemas (zod, StateSchema) and no zod context have none,
+ * as there.
+ */
+function annotationConfigSchema(builder: BuilderInternals | undefined): JsonSchema | null {
+  const keys = contextAnnotationKeys(builder);
+  if (keys) return { type: "object", properties: Object.fromEntries(keys.map((key) => [key, {}])) };
+  const annotationState = builder?._schemaDefinition && !builder._schemaRuntimeDefinition;
+  return annotationState ? { type: "object", properties: {} } : null;
 }
 
 /** A broken user schema must not take the schemas query down; it just reads as unknown. */

@@ -11,9 +11,10 @@ import * as sql from "../db/sql/runs.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import type { LoadedGraph } from "../graphs/load.ts";
 import { type GraphRegistry, withPersistence } from "../graphs/registry.ts";
+import { mergeGraphConfigs, toGraphConfig } from "../graphs/runnable-config.ts";
 import { type InterruptJson, interruptsToJson, toJson } from "../graphs/serialize.ts";
 import type { Logger } from "../log.ts";
-import type { ThreadCheckpointer } from "../threads/service.ts";
+import { type ThreadCheckpointer, waitsForInput } from "../threads/service.ts";
 import type { CancelAction, KeptOutcome, RunResult, RunService } from "./service.ts";
 
 /** Why an executing run's graph was aborted. */
@@ -106,9 +107,14 @@ export function createExecutor(deps: ExecutorDeps) {
       thread: { config: unknown; metadata: unknown };
     },
   ) {
-    const assistantConfig = (run.assistant.config ?? {}) as LangGraphRunnableConfig;
-    const threadConfig = (run.thread.config ?? {}) as LangGraphRunnableConfig;
-    const runConfig = (run.config ?? {}) as LangGraphRunnableConfig;
+    // Stored as clients gave them (the platform's snake_case or LangGraph's camelCase); this is
+    // where they become what LangGraph reads.
+    const merged = mergeGraphConfigs(
+      toGraphConfig(run.assistant.config),
+      // A thread contributes its configurable only, as on LangGraph Platform.
+      { configurable: toGraphConfig(run.thread.config).configurable },
+      toGraphConfig(run.config),
+    );
     const ids = {
       run_id: run.id,
       thread_id: run.threadId,
@@ -117,12 +123,9 @@ export function createExecutor(deps: ExecutorDeps) {
     };
     const checkpoint = (run.checkpoint ?? {}) as Record<string, unknown>;
     const config: LangGraphRunnableConfig = {
-      ...assistantConfig,
-      ...runConfig,
+      ...merged,
       configurable: {
-        ...withoutAuthKeys(assistantConfig.configurable),
-        ...withoutAuthKeys(threadConfig.configurable),
-        ...withoutAuthKeys(runConfig.configurable),
+        ...withoutAuthKeys(merged.configurable),
         // Only the server says who the user is: a client's config cannot claim to be someone.
         ...authConfigurable(run.authUser),
         ...ids,
@@ -133,6 +136,7 @@ export function createExecutor(deps: ExecutorDeps) {
       // Checkpoints record these (the saver merges config.metadata), so history can be
       // filtered by run, and a retried attempt recognises the checkpoints its run wrote.
       metadata: {
+        ...merged.metadata,
         ...((run.assistant.metadata ?? {}) as object),
         ...((run.thread.metadata ?? {}) as object),
         ...((run.metadata ?? {}) as object),
@@ -473,7 +477,7 @@ function settledStatus(
   state: Outcome | null,
 ): "IDLE" | "INTERRUPTED" | "ERROR" {
   if (status === "ERROR" || status === "TIMEOUT") return "ERROR";
-  if (status === "SUCCESS" && state && (state.next.length > 0 || state.interrupts.length > 0)) {
+  if (status === "SUCCESS" && state && waitsForInput(state)) {
     return "INTERRUPTED";
   }
   return "IDLE";

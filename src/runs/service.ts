@@ -12,11 +12,13 @@ import { idsInScope, runsPage, runsPagesBy } from "../db/sql/search.ts";
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Assistant, Run, RunStatus } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
+import { runnableConfigInput } from "../graphs/runnable-config.ts";
 import type { InterruptJson } from "../graphs/serialize.ts";
 import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
 import type { Notifier } from "../queue/notifier.ts";
 import type { CheckpointArg } from "../threads/service.ts";
 import { assertStorable, isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
+import type { WebhookUrlPolicy } from "../webhooks/policy.ts";
 import { webhookUrl } from "../webhooks/url.ts";
 
 export type MultitaskStrategy = "REJECT" | "INTERRUPT" | "ROLLBACK" | "ENQUEUE";
@@ -89,6 +91,8 @@ export function createRunService(deps: {
   /** Called in the transaction that ends a pending run without executing it (INTERRUPT). */
   onFinish?: ReadonlyArray<(client: pg.PoolClient, run: { id: string }) => Promise<void>>;
   authz: Authorizer;
+  /** langgraph.json webhooks.url. */
+  webhookPolicy?: WebhookUrlPolicy | null;
 }) {
   const { prisma, pool } = deps.db;
   const { boss, notifier, authz } = deps;
@@ -283,14 +287,14 @@ export function createRunService(deps: {
         field: "input.checkpoint",
       });
     }
-    if (input.webhook != null) webhookUrl(input.webhook, "input.webhook");
+    if (input.webhook != null) webhookUrl(input.webhook, "input.webhook", deps.webhookPolicy);
     // Stored as jsonb with the run (as are config, context and metadata, which jsonObject
     // checks): refused here, by path, rather than by the database.
     assertStorable("input.input", input.input);
     assertStorable("input.command", input.command);
     assertStorable("input.checkpoint", input.checkpoint);
     return {
-      config: jsonObject(input.config ?? {}, "input.config"),
+      config: runnableConfigInput(input.config ?? {}, "input.config"),
       context: input.context == null ? null : jsonObject(input.context, "input.context"),
       metadata: jsonObject(input.metadata ?? {}, "input.metadata"),
     };

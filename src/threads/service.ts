@@ -1,10 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type {
-  BaseCheckpointSaver,
-  BaseStore,
-  LangGraphRunnableConfig,
-  StateSnapshot,
-} from "@langchain/langgraph";
+import type { BaseCheckpointSaver, BaseStore, StateSnapshot } from "@langchain/langgraph";
 import { Command } from "@langchain/langgraph";
 import type { AuthAction, Authorizer } from "../auth/authorizer.ts";
 import type { Caller } from "../auth/caller.ts";
@@ -18,6 +13,7 @@ import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from 
 import type { Prisma, Thread, ThreadStatus } from "../generated/prisma/client.ts";
 import type { LoadedGraph } from "../graphs/load.ts";
 import { type GraphRegistry, withPersistence } from "../graphs/registry.ts";
+import { toGraphConfig } from "../graphs/runnable-config.ts";
 import {
   createJsonCache,
   type InterruptJson,
@@ -179,12 +175,10 @@ export function createThreadService(deps: {
   ): Promise<LoadedGraph | null> {
     const graphId = graphIdOf(thread);
     if (!graphId || !graphs.has(graphId)) return null;
+    const config = toGraphConfig(thread.config);
     const graph = await graphs.get(graphId, {
-      ...(thread.config as LangGraphRunnableConfig),
-      configurable: {
-        ...((thread.config as LangGraphRunnableConfig).configurable ?? {}),
-        thread_id: thread.id,
-      },
+      ...config,
+      configurable: { ...config.configurable, thread_id: thread.id },
     });
     return withPersistence(graph, { checkpointer: saver, store: deps.store });
   }
@@ -217,7 +211,11 @@ export function createThreadService(deps: {
     };
   }
 
-  /** Reads the latest root state and stores what searches and `Thread` fields show of it. */
+  /**
+   * Reads the latest root state and stores what searches and `Thread` fields show of it, after
+   * a state edit: the thread waits for input (INTERRUPTED) while the state has nodes to run or
+   * interrupts, as after a run.
+   */
   async function refresh(thread: ThreadRow, db: Prisma.TransactionClient = prisma) {
     const graph = await graphFor(thread, reader);
     if (!graph) return thread;
@@ -228,7 +226,7 @@ export function createThreadService(deps: {
       data: {
         values: view.checkpoint.checkpointId ? storable(view.values as object) : undefined,
         interrupts: storable(view.interrupts as object[]),
-        status: view.interrupts.length > 0 ? "INTERRUPTED" : "IDLE",
+        status: waitsForInput(view) ? "INTERRUPTED" : "IDLE",
       },
     });
   }
@@ -516,6 +514,18 @@ export function createThreadService(deps: {
 }
 
 export type ThreadService = ReturnType<typeof createThreadService>;
+
+/**
+ * Whether a thread at this state waits for input, as LangGraph Platform shows it: INTERRUPTED
+ * while nodes are still to run (an interrupt(), an interruptBefore/After breakpoint, or an edit
+ * that left the graph mid-way) or interrupts are pending.
+ */
+export function waitsForInput(state: {
+  next: readonly string[];
+  interrupts: readonly unknown[];
+}): boolean {
+  return state.next.length > 0 || state.interrupts.length > 0;
+}
 
 function checkpointRef(threadId: string, configurable: Record<string, unknown>): CheckpointRef {
   const map = configurable.checkpoint_map;

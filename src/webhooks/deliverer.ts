@@ -5,6 +5,7 @@ import type { Logger } from "../log.ts";
 import { type Boss, inTransaction, WEBHOOK_QUEUE, type WebhookJob } from "../queue/boss.ts";
 import { createFetchLoop } from "../queue/fetch-loop.ts";
 import type { Notifier } from "../queue/notifier.ts";
+import { policyProblem } from "./policy.ts";
 import { jobOptions, type WebhookOptions } from "./service.ts";
 import { webhookHeaders, webhookKey } from "./signature.ts";
 import { DeliveryError, postTo, type Resolver, resolveTarget } from "./target.ts";
@@ -78,6 +79,12 @@ export function createWebhookDeliverer(deps: {
       if (url.protocol !== "http:" && url.protocol !== "https:") {
         throw new DeliveryError(`not an http(s) URL: ${delivery.url}`, { permanent: true });
       }
+      const refused = options.urlPolicy
+        ? policyProblem(url, delivery.url, options.urlPolicy)
+        : null;
+      if (refused) {
+        throw new DeliveryError(`refused by webhooks.url: the URL ${refused}`, { permanent: true });
+      }
       const target = await resolveTarget(url, {
         allowPrivate: options.allowPrivateTargets,
         resolver: deps.resolver,
@@ -92,6 +99,8 @@ export function createWebhookDeliverer(deps: {
         target,
         body,
         {
+          // The deployment's own headers, without overriding those the protocol needs.
+          ...options.headers,
           "content-type": "application/json",
           "user-agent": options.userAgent,
           ...webhookHeaders(key, delivery.id, timestamp, body),

@@ -5,9 +5,14 @@ import * as sql from "../db/sql/webhooks.ts";
 import type { WebhookDelivery } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
 import { type Boss, inTransaction, WEBHOOK_QUEUE, type WebhookJob } from "../queue/boss.ts";
+import type { WebhookUrlPolicy } from "./policy.ts";
 
 export interface WebhookOptions {
   secret: string | null;
+  /** langgraph.json webhooks.url; null: any URL url.ts accepts. */
+  urlPolicy?: WebhookUrlPolicy | null;
+  /** langgraph.json webhooks.headers, templates resolved: sent with every delivery. */
+  headers?: Record<string, string>;
   allowPrivateTargets: boolean;
   maxAttempts: number;
   timeoutSeconds: number;

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { repoRoot } from "./server.ts";
 
-const bin = resolve(repoRoot, "bin", "langgraph-gql.mjs");
+const entry = resolve(repoRoot, "src", "run-cli.ts");
 
 export interface Cli {
   child: ChildProcess;
@@ -12,11 +12,21 @@ export interface Cli {
   waitFor(pattern: RegExp): Promise<RegExpExecArray>;
 }
 
-/** Runs `langgraph-gql <args>` in a child process, without this process's DATABASE_URL. */
+/** Runs `langgraph-gql <args>` from source in a child process, without our DATABASE_URL. */
 export function cli(args: string[], env: Record<string, string | undefined>): Cli {
+  return spawnCli(process.execPath, ["--import", "tsx", entry, ...args], { env });
+}
+
+/** Runs an executable (a langgraph-gql however installed) with our environment but DATABASE_URL. */
+export function spawnCli(
+  command: string,
+  args: string[],
+  options: { env: Record<string, string | undefined>; cwd?: string },
+): Cli {
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...inherited, LOG_LEVEL: "info", ...env },
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: { ...inherited, LOG_LEVEL: "info", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -3,7 +3,7 @@ import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { type ExecutionResult, print } from "graphql";
 import { startServer } from "../../src/app.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
-import { createLogger } from "../../src/log.ts";
+import { createLogger, type Logger } from "../../src/log.ts";
 import type { Services } from "../../src/services.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
@@ -42,6 +42,8 @@ export async function startTestServer(
     roles?: { api: true; worker: boolean };
     /** Reuse a database (another server's) instead of a fresh one; it is not dropped on stop. */
     db?: TestDatabase;
+    /** Where the server logs (default: stderr, at LOG_LEVEL). */
+    log?: Logger;
   } = {},
 ): Promise<TestServer> {
   const ownDb = !options.db;
@@ -50,7 +52,11 @@ export async function startTestServer(
     argv: ["start", "--config", options.configFile ?? resolve(repoRoot, "langgraph.json")],
     env: { DATABASE_URL: db.url, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "error", ...options.env },
   });
-  const running = await startServer(config, createLogger(config.logLevel), options.roles);
+  const running = await startServer(
+    config,
+    options.log ?? createLogger(config.logLevel),
+    options.roles,
+  );
   const graphqlUrl = `${running.url!}/graphql`;
   const request = async <R, V>(
     document: TypedDocumentNode<R, V>,
