@@ -44,7 +44,11 @@ export async function runServer(config: Config, argv: string[], log: Logger): Pr
 
 /** Every module langgraph.json names: they decide whether TypeScript must load. */
 function modulePaths(config: Config): string[] {
-  return [...config.graphs.map((graph) => graph.path), ...(config.auth ? [config.auth.path] : [])];
+  return [
+    ...config.graphs.map((graph) => graph.path),
+    ...(config.auth ? [config.auth.path] : []),
+    ...(config.routes.app ? [config.routes.app.path] : []),
+  ];
 }
 
 function stopOnSignals(
