@@ -26,12 +26,14 @@ import {
   StateSchema,
   type StateSnapshot,
 } from "@langchain/langgraph";
+import * as checkpointModule from "@langchain/langgraph-checkpoint";
 import {
   BaseCheckpointSaver,
   type CheckpointTuple,
   DeltaSnapshot,
   ERROR,
   emptyCheckpoint,
+  type PendingWrite,
   TASKS,
   uuid6,
 } from "@langchain/langgraph-checkpoint";
@@ -41,6 +43,7 @@ import { RunCheckpointView } from "../src/checkpoint/run-view.ts";
 import { createCheckpointSaver, type PrismaCheckpointSaver } from "../src/checkpoint/saver.ts";
 import { FastSerializer } from "../src/checkpoint/serde.ts";
 import { blobRows, collect, comparable, ThreadDriver } from "./checkpoint-fixtures.ts";
+import { buildDeltaChat } from "./fixtures/graphs/delta.ts";
 import { createTestDatabase, recordCommitModes, type TestDatabase } from "./helpers/db.ts";
 
 let db: TestDatabase;
@@ -73,6 +76,23 @@ const statementsSent = () => {
     return count;
   };
 };
+
+/**
+ * A collation of this server that sorts "a" before "B" (byte order sorts "B" first), to store
+ * writes under; null when the server has none (e.g. built without ICU or locales).
+ */
+async function caseFoldingCollation(db: pg.Pool): Promise<string | null> {
+  const { rows } = await db.query<{ collname: string }>(
+    `SELECT collname FROM pg_collation
+     WHERE collname IN ('und-x-icu', 'en-x-icu', 'en_US.utf8', 'en_US.UTF-8')
+       AND collencoding IN (-1, (SELECT encoding FROM pg_database WHERE datname = current_database()))`,
+  );
+  for (const { collname } of rows) {
+    const { rows: order } = await db.query(`SELECT 'a' < ('B' COLLATE "${collname}") AS folds`);
+    if (order[0]?.folds === true) return collname;
+  }
+  return null;
+}
 
 const human = (i: number, text = `question ${i} `.repeat(20)) =>
   new HumanMessage({ id: `h-${i}`, content: text });
@@ -443,6 +463,75 @@ describe("other values", () => {
     ]);
   });
 
+  it("reads a checkpoint's writes by task path, task id and index, strings by code point, whatever the collation", async () => {
+    // A database whose collation is not byte order: "a" < "B" there, "B" < "a" by code point.
+    const local = await createTestDatabase();
+    const localPool = new pg.Pool({ connectionString: local.url, max: 2 });
+    localPool.on("error", () => {});
+    try {
+      const collation = await caseFoldingCollation(localPool);
+      if (collation) {
+        await localPool.query(
+          `ALTER TABLE checkpoint_write ALTER COLUMN task_path TYPE text COLLATE "${collation}",
+                                        ALTER COLUMN task_id TYPE text COLLATE "${collation}"`,
+        );
+      }
+      const ours = createCheckpointSaver({ pool: localPool });
+      const threadId = uuid6(1);
+      const view = new RunCheckpointView(ours, threadId);
+      const reference = new MemorySaver();
+      const driver = new ThreadDriver([view, reference], threadId);
+      await driver.put({ messages: [human(0)] });
+      const config = driver.configs[0]!;
+      // [task id, task path (undefined: none given), writes], stored in this order.
+      const written: [string, string | undefined, PendingWrite[]][] = [
+        ["t-1", "~__pregel_pull, b", [["messages", "b0"]]],
+        ["t-2", "~__pregel_pull, B", [["messages", "B0"]]],
+        [
+          "t-0",
+          "~__pregel_pull, a",
+          [
+            ["messages", "a0"],
+            ["other", "a1"],
+            [ERROR, "a-error"],
+          ],
+        ],
+        ["t-3", "~__pregel_pull, \u{10000}", [["messages", "astral"]]],
+        ["t-4", "~__pregel_pull, \uffff", [["messages", "bmp"]]],
+        ["t-6", undefined, [["messages", "input"]]],
+        ["t-5", "", [["messages", "command"]]],
+        ["t-7", "~__pregel_pull, b", [["messages", "b-second-task"]]],
+      ];
+      for (const [taskId, taskPath, writes] of written) {
+        await Promise.all(
+          [view, reference].map((saver) => saver.putWrites(config, writes, taskId, taskPath)),
+        );
+      }
+      const expected = [
+        ["t-5", "messages", "command"],
+        ["t-6", "messages", "input"],
+        ["t-2", "messages", "B0"],
+        ["t-0", ERROR, "a-error"],
+        ["t-0", "messages", "a0"],
+        ["t-0", "other", "a1"],
+        ["t-1", "messages", "b0"],
+        ["t-7", "messages", "b-second-task"],
+        ["t-4", "messages", "bmp"],
+        ["t-3", "messages", "astral"],
+      ];
+      expect((await ours.getTuple(config))?.pendingWrites).toEqual(expected);
+      expect((await collect(ours.list(config)))[0]?.pendingWrites).toEqual(expected);
+      expect((await view.getTuple(config))?.pendingWrites).toEqual(expected);
+      // MemorySaver orders them too since @langchain/langgraph-checkpoint 1.2 (writesSortKey).
+      if (typeof (checkpointModule as Record<string, unknown>).writesSortKey === "function") {
+        expect((await reference.getTuple(config))?.pendingWrites).toEqual(expected);
+      }
+    } finally {
+      await localPool.end();
+      await local.drop();
+    }
+  });
+
   it("can commit without waiting for the WAL flush, for its own statements only", async () => {
     const single = new pg.Pool({ connectionString: db.url, max: 1 });
     try {
@@ -466,11 +555,17 @@ describe("other values", () => {
     const threadId = uuid6(1);
     const driver = new ThreadDriver([ours], threadId);
     const configs: RunnableConfig[] = [];
+    // Task paths in the opposite order of the task ids, where the installed checkpoint package
+    // orders writes by them (>= 1.2: the base walk relies on getTuple's order).
+    const paths = typeof (checkpointModule as Record<string, unknown>).writesSortKey === "function";
     const write = async (update: Record<string, unknown>, writes: [string, unknown][][]) => {
       await driver.put(update);
       const config = driver.configs.at(-1)!;
       configs.push(config);
-      for (const [i, w] of writes.entries()) await ours.putWrites(config, w, `task-${(i * 7) % 3}`);
+      for (const [i, w] of writes.entries()) {
+        const task = (i * 7) % 3;
+        await ours.putWrites(config, w, `task-${task}`, paths ? `~path-${3 - task}` : undefined);
+      }
     };
     await write({ messages: new DeltaSnapshot([human(0)]), other: [1] }, [
       [["messages", [ai(0)]]],
@@ -624,6 +719,60 @@ describe("graphs end to end", () => {
     const histories = await Promise.all(graphs.map((g) => collect(g.getStateHistory(config))));
     expect(histories[0]!.map((s) => s.values)).toStrictEqual(histories[1]!.map((s) => s.values));
   });
+});
+
+describe("a superstep's parallel writes to a DeltaChannel", () => {
+  /** MemorySaver, noting whether LangGraph passes putWrites a task path (>= 1.7 does). */
+  class PathNotingSaver extends MemorySaver {
+    pathsGiven = false;
+    override putWrites(...args: Parameters<MemorySaver["putWrites"]>): Promise<void> {
+      // The 4th parameter, taskPath, exists in @langchain/langgraph-checkpoint >= 1.2 only.
+      if ((args as unknown[])[3]) this.pathsGiven = true;
+      return super.putWrites(...args);
+    }
+  }
+
+  const messageIds = (values: { messages: BaseMessage[] }) => values.messages.map((m) => m.id);
+
+  for (const durability of ["sync", "async", "exit"] as const) {
+    it(`read back in the order the run applied them (${durability} durability)`, async (context) => {
+      const stored = saver();
+      const reference = new PathNotingSaver();
+      const threadId = uuid6(1);
+      const config = { configurable: { thread_id: threadId } };
+      for (let turn = 0; turn < 4; turn += 1) {
+        const input = { messages: [new HumanMessage({ id: `h-${turn}`, content: "hi" })] };
+        // As the executor runs a graph: through a run's view of the saver.
+        const view = new RunCheckpointView(stored, threadId);
+        const [ran, ranOnReference] = await Promise.all([
+          buildDeltaChat()
+            .compile({ checkpointer: view })
+            .invoke(input, { ...config, durability }),
+          buildDeltaChat()
+            .compile({ checkpointer: reference })
+            .invoke(input, { ...config, durability }),
+        ]);
+        // LangGraph < 1.7 replays a run's EXIT-mode writes by task id, not as it applied them,
+        // with its own MemorySaver too: nothing a saver can do without the task paths.
+        if (durability === "exit" && !reference.pathsGiven) context.skip();
+        const [state, referenceState] = await Promise.all([
+          buildDeltaChat().compile({ checkpointer: stored }).getState(config),
+          buildDeltaChat().compile({ checkpointer: reference }).getState(config),
+        ]);
+        expect(messageIds(referenceState.values)).toEqual(messageIds(ranOnReference));
+        expect(messageIds(state.values)).toEqual(messageIds(ran));
+        expect(state.values.messages).toHaveLength(8 * (turn + 1));
+      }
+      const history = await collect(
+        buildDeltaChat().compile({ checkpointer: stored }).getStateHistory(config),
+      );
+      const last = messageIds(history[0]!.values);
+      for (const entry of history) {
+        const ids = messageIds(entry.values);
+        expect(ids).toEqual(last.slice(0, ids.length));
+      }
+    });
+  }
 });
 
 describe("a run's view of the saver", () => {

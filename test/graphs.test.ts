@@ -489,22 +489,33 @@ describe("the research graph", () => {
   it("runs its nested subgraphs and streams from their namespaces", async () => {
     const graph = await registry.get("research");
     const namespaces = new Set<string>();
+    const tokenNamespaces = new Set<string>();
     let tokens = "";
     let final: { messages: BaseMessage[] } | undefined;
+    const pathOf = (ns: string[]) => ns.map((segment) => segment.split(":")[0]).join("|");
     for await (const [ns, mode, payload] of await graph.stream(
       { messages: [new HumanMessage("otters?")] },
       { streamMode: ["messages", "custom", "values"], subgraphs: true },
     )) {
-      const path = (ns as string[]).map((segment) => segment.split(":")[0]).join("|");
+      const path = pathOf(ns as string[]);
       namespaces.add(`${mode}@${path}`);
-      if (mode === "messages" && path === "research|summarize") {
-        const [chunk] = payload as [BaseMessage, unknown];
-        tokens += typeof chunk.content === "string" ? chunk.content : "";
+      if (mode === "messages") {
+        const [chunk, metadata] = payload as [BaseMessage, Record<string, unknown>];
+        if (metadata.langgraph_node === "summarize") {
+          expect(pathOf(String(metadata.langgraph_checkpoint_ns).split("|"))).toBe(
+            "research|summarize",
+          );
+          tokenNamespaces.add(path);
+          tokens += typeof chunk.content === "string" ? chunk.content : "";
+        }
       }
       if (mode === "values" && path === "") final = payload as { messages: BaseMessage[] };
     }
     expect(namespaces).toContain("custom@research|search");
-    expect(namespaces).toContain("messages@research|summarize");
+    // The model's tokens come from inside the research subgraph: LangGraph >= 1.7 streams them
+    // under the graph that ran the node ("research", as Python LangGraph does), earlier versions
+    // under the node's own task ("research|summarize"). Either way, one namespace for all.
+    expect([["research"], ["research|summarize"]]).toContainEqual([...tokenNamespaces]);
     expect(tokens).toBe("Summary: fact 1 about otters; fact 2 about otters; fact 3 about otters");
     expect(texts(final!.messages)).toEqual([
       "human: otters?",

@@ -1,3 +1,4 @@
+import * as checkpointModule from "@langchain/langgraph-checkpoint";
 import type { ExecutionResult } from "graphql";
 import pg from "pg";
 import {
@@ -41,6 +42,10 @@ function expectBadInput(result: ExecutionResult<unknown>, field: string, message
   expect(result.errors![0]!.extensions).toMatchObject({ code: "BAD_USER_INPUT", field });
   expect(result.errors![0]!.message).toMatch(message);
 }
+
+/** @langchain/langgraph-checkpoint >= 1.2 refuses ":" in namespace labels. */
+const langgraphValidatesNamespaces =
+  typeof (checkpointModule as Record<string, unknown>).validateNamespace === "function";
 
 const put = (namespace: string[], key: string, value: unknown) =>
   server.query(PutStoreItemDocument, { namespace, key, value });
@@ -210,6 +215,28 @@ describe("store over GraphQL", () => {
         expect(await snapshot()).toEqual(before);
       });
     }
+
+    it("a label the installed LangGraph refuses (':' from checkpoint 1.2 on), in every argument naming labels", async () => {
+      const before = await snapshot();
+      const vars = { namespace: ["a:b"], key: "k" };
+      const requests: Array<[string, Promise<ExecutionResult<unknown>>]> = [
+        ["namespace", server.request(PutStoreItemDocument, { ...vars, value: { v: 2 } })],
+        ["namespace", server.request(StoreItemDocument, vars)],
+        ["namespace", server.request(DeleteStoreItemDocument, vars)],
+        ["namespacePrefix", server.request(StoreItemsDocument, { namespacePrefix: ["a:b"] })],
+        ["prefix", server.request(StoreNamespacesDocument, { prefix: ["a:b"] })],
+        ["suffix", server.request(StoreNamespacesDocument, { suffix: ["a:b"] })],
+      ];
+      for (const [field, request] of requests) {
+        const result = await request;
+        if (langgraphValidatesNamespaces) {
+          expectBadInput(result, field, new RegExp(`^${field}: .*cannot contain colons`));
+        } else {
+          expect(result.errors).toBeUndefined();
+        }
+      }
+      if (langgraphValidatesNamespaces) expect(await snapshot()).toEqual(before);
+    });
 
     it("an empty key", async () => {
       const before = await snapshot();

@@ -6,6 +6,7 @@ import {
   START,
   StateGraph,
 } from "@langchain/langgraph";
+import * as checkpointModule from "@langchain/langgraph-checkpoint";
 import { InvalidNamespaceError, type SearchItem } from "@langchain/langgraph-checkpoint";
 import { type Database, openDatabase } from "../src/db/database.ts";
 import { NamespaceOutOfScopeError, PostgresStore } from "../src/store/store.ts";
@@ -29,6 +30,10 @@ afterAll(async () => {
 beforeEach(async () => {
   await db.pool.query("TRUNCATE store_item");
 });
+
+/** @langchain/langgraph-checkpoint >= 1.2: BaseStore checks namespaces on reads too, and refuses ":". */
+const langgraphValidatesNamespaces =
+  typeof (checkpointModule as Record<string, unknown>).validateNamespace === "function";
 
 const keysOf = (items: Array<{ key: string }>) => items.map((i) => i.key).sort();
 
@@ -112,10 +117,45 @@ describe("PostgresStore basics", () => {
 
   it("never lets a dotted label alias the namespace its parts spell", async () => {
     await store.put(["a", "b"], "k", { v: 1 });
-    expect(await store.get(["a.b"], "k")).toBeNull();
-    expect(await store.search(["a.b"])).toEqual([]);
-    expect(await store.listNamespaces({ prefix: ["a.b"] })).toEqual([]);
+    // LangGraph's BaseStore refuses such a label on reads from @langchain/langgraph-checkpoint
+    // 1.2 on, as InMemoryStore does; before, it finds nothing. Either way, not ["a", "b"]'s item.
+    const read = <T>(result: Promise<T>, nothing: T) =>
+      langgraphValidatesNamespaces
+        ? expect(result).rejects.toThrow(/Namespace labels cannot contain periods/)
+        : expect(result).resolves.toEqual(nothing);
+    await read(store.get(["a.b"], "k"), null);
+    await read(store.search(["a.b"]), []);
+    await read(store.listNamespaces({ prefix: ["a.b"] }), []);
+    await read(store.listNamespaces({ suffix: ["a.b"] }), []);
+    // batch() checks nothing in LangGraph (graphs reach it through AsyncBatchedStore): ours answers
+    // nothing for such labels.
+    expect(
+      await store.batch([
+        { namespace: ["a.b"], key: "k" },
+        { namespacePrefix: ["a.b"], limit: 10, offset: 0 },
+        { matchConditions: [{ matchType: "prefix", path: ["a.b"] }], limit: 10, offset: 0 },
+      ]),
+    ).toEqual([null, [], []]);
     expect(await store.get(["a", "b"], "k")).not.toBeNull();
+  });
+
+  it("refuses a ':' in a label on writes and reads where the installed LangGraph does (checkpoint >= 1.2)", async () => {
+    const put = store.put(["a:b"], "k", { v: 1 });
+    if (langgraphValidatesNamespaces) {
+      await expect(put).rejects.toBeInstanceOf(InvalidNamespaceError);
+      await expect(put).rejects.toThrow(/Namespace labels cannot contain colons/);
+      for (const read of [
+        store.get(["a:b"], "k"),
+        store.search(["a:b"]),
+        store.listNamespaces({ prefix: ["a:b"] }),
+      ]) {
+        await expect(read).rejects.toBeInstanceOf(InvalidNamespaceError);
+      }
+      expect(await rowCount()).toBe(0);
+    } else {
+      await put;
+      expect((await store.get(["a:b"], "k"))?.value).toEqual({ v: 1 });
+    }
   });
 });
 

@@ -1,5 +1,7 @@
+import { type BaseMessage, HumanMessage } from "@langchain/core/messages";
 import pg from "pg";
 import { splitText } from "../examples/graphs/fake-model.ts";
+import { graph as researchGraph } from "../examples/graphs/subgraph.ts";
 import { UNSTORABLE_TEXT } from "./fixtures/graphs/runs.ts";
 import {
   CancelRunDocument,
@@ -359,6 +361,33 @@ describe.each(transports)("over %s", (transport) => {
 
 describe("subgraphs", () => {
   const input = human("Tell me about otters?");
+  const names = (namespace: string[]) => namespace.map((segment) => segment.split(":")[0]!);
+  const metadataOf = (event: { metadata: unknown }) =>
+    event.metadata as { langgraph_node?: string; langgraph_checkpoint_ns?: string };
+
+  /**
+   * The namespaces (names without task ids) LangGraph itself, in this process, streams the research
+   * graph's non-empty messages under. LangGraph >= 1.7 gives a model's tokens the namespace of the
+   * graph that ran the node (the node's own task segment dropped, as Python LangGraph does) and,
+   * without subgraphs, drops a subgraph's messages; earlier versions give the node's task
+   * namespace and forward every message. The server passes on what LangGraph gives.
+   */
+  async function langgraphMessageNamespaces(subgraphs: boolean): Promise<string[][]> {
+    const found: string[][] = [];
+    const stream = await researchGraph.stream(
+      { messages: [new HumanMessage(input.messages[0]!.content)] },
+      { streamMode: ["messages"], subgraphs },
+    );
+    for await (const chunk of stream as AsyncIterable<unknown[]>) {
+      const [namespace, , [message]] = (subgraphs ? chunk : [[], ...chunk]) as [
+        string[],
+        string,
+        [BaseMessage],
+      ];
+      if (message.text !== "") found.push(names(namespace));
+    }
+    return found;
+  }
 
   it("streamSubgraphs: events carry the namespace of the (nested) subgraph", async () => {
     const events = await collect(clients.ws, StreamRunDocument, {
@@ -388,18 +417,27 @@ describe("subgraphs", () => {
       "fetch",
     ]);
     for (const e of custom) expect(e.namespace).toEqual(nested.namespace);
-    // An LLM call's tokens carry the task that made the call, as in LangGraph.
-    const tokens = ofType(events, "MessageEvent").filter((m) => m.message.text !== "");
-    expect(tokens[0]!.namespace).toEqual([
-      nested.namespace[0],
-      expect.stringMatching(/^summarize:/),
-    ]);
+    // Messages carry the namespace LangGraph gives them (see langgraphMessageNamespaces), inside
+    // this run's research task; their metadata names the task that made the call.
+    const messages = ofType(events, "MessageEvent").filter((m) => m.message.text !== "");
+    expect(messages.map((m) => names(m.namespace))).toEqual(await langgraphMessageNamespaces(true));
+    const tokens = messages.filter((m) => metadataOf(m).langgraph_node === "summarize");
+    for (const token of tokens) {
+      expect(token.namespace[0]).toBe(nested.namespace[0]);
+      expect(metadataOf(token).langgraph_checkpoint_ns).toMatch(
+        new RegExp(`^${nested.namespace[0]}\\|summarize:`),
+      );
+    }
     expect(tokens.map((m) => m.message.text).join("")).toMatch(/^Summary: fact 1 about/);
   });
 
   it("without streamSubgraphs: the root graph's events, namespace []", async () => {
     const events = await collect(clients.ws, StreamRunDocument, {
-      input: { assistantId: "research", input, streamMode: ["UPDATES", "CUSTOM", "VALUES"] },
+      input: {
+        assistantId: "research",
+        input,
+        streamMode: ["UPDATES", "CUSTOM", "VALUES", "MESSAGES"],
+      },
     });
     expect(ofType(events, "UpdatesEvent").map((e) => e.node)).toEqual([
       "plan",
@@ -408,6 +446,10 @@ describe("subgraphs", () => {
     ]);
     // LangGraph forwards what nodes write from any depth, without the namespace.
     expect(ofType(events, "CustomEvent")).toHaveLength(4);
+    // And messages as LangGraph streams them: >= 1.7 drops a subgraph's, earlier versions not.
+    const messages = ofType(events, "MessageEvent").filter((m) => m.message.text !== "");
+    expect(messages.map((m) => m.namespace)).toEqual(await langgraphMessageNamespaces(false));
+    expect(metadataOf(messages.at(-1)!).langgraph_node).toBe("respond");
     for (const e of events) expect(e.namespace).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@ import {
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
 import type { CommitOptions, PrismaCheckpointSaver } from "./saver.ts";
-import { replacesKept, writeIndex } from "./writes.ts";
+import { compareWrites, replacesKept, type WriteOrder, writeIndex } from "./writes.ts";
 
 /** A saver whose writes can be told not to wait for the WAL flush (see CommitOptions). */
 type RunSaver = BaseCheckpointSaver & Pick<PrismaCheckpointSaver, "put" | "putWrites">;
@@ -23,7 +23,7 @@ interface Written {
 }
 
 /** A checkpoint's writes by (task id, idx), kept as the saver keeps them. */
-type Writes = Map<string, { taskId: string; idx: number; channel: string; value: unknown }>;
+type Writes = Map<string, WriteOrder & { channel: string; value: unknown }>;
 
 /**
  * One run's view of the server's saver: the same storage, and it remembers the newest root
@@ -87,9 +87,8 @@ export class RunCheckpointView extends BaseCheckpointSaver {
         checkpoint: latest.checkpoint,
         metadata: latest.metadata,
         parentConfig: latest.parentConfig,
-        // The saver's order: task id (byte-wise), then index.
         pendingWrites: [...(this.#writes.get(latest.checkpoint.id)?.values() ?? [])]
-          .sort((a, b) => (a.taskId === b.taskId ? a.idx - b.idx : a.taskId < b.taskId ? -1 : 1))
+          .sort(compareWrites)
           .map((w): CheckpointPendingWrite => [w.taskId, w.channel, w.value]),
       };
     }
@@ -132,9 +131,14 @@ export class RunCheckpointView extends BaseCheckpointSaver {
     return saved;
   }
 
-  async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string): Promise<void> {
+  async putWrites(
+    config: RunnableConfig,
+    writes: PendingWrite[],
+    taskId: string,
+    taskPath?: string,
+  ): Promise<void> {
     this.#fresh = false;
-    await this.#write(() => this.saver.putWrites(config, writes, taskId, this.#commit));
+    await this.#write(() => this.saver.putWrites(config, writes, taskId, taskPath, this.#commit));
     const checkpointId: string | undefined = config.configurable?.checkpoint_id;
     if (!checkpointId || !this.#isRoot(config)) return;
     if (this.#latest && checkpointId < this.#latest.checkpoint.id) return;
@@ -147,7 +151,9 @@ export class RunCheckpointView extends BaseCheckpointSaver {
     writes.forEach(([channel, value], position) => {
       const idx = writeIndex(channel, position);
       const key = `${taskId}\u0000${idx}`;
-      if (replacesKept(idx) || !into.has(key)) into.set(key, { taskId, idx, channel, value });
+      if (replacesKept(idx) || !into.has(key)) {
+        into.set(key, { taskPath: taskPath ?? "", taskId, idx, channel, value });
+      }
     });
   }
 

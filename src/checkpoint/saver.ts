@@ -322,10 +322,15 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
     };
   }
 
+  /**
+   * `taskPath`: where the task sits in its superstep, which LangGraph >= 1.7 passes (older
+   * versions pass none: ""); reads return a checkpoint's writes ordered by it (see compareWrites).
+   */
   async putWrites(
     config: RunnableConfig,
     writes: PendingWrite[],
     taskId: string,
+    taskPath?: string,
     options: CommitOptions = {},
   ): Promise<void> {
     const threadId = config.configurable?.thread_id;
@@ -371,6 +376,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
         checkpointNs,
         String(checkpointId),
         taskId,
+        taskPath ?? "",
         rows,
         Buffer.concat(payloads),
         commitMode,
@@ -391,7 +397,8 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
 
   /**
    * The ancestor walk of BaseCheckpointSaver.getDeltaChannelHistory (same result, same order:
-   * ancestors oldest first, writes of one checkpoint by task id), done by one recursive query
+   * ancestors oldest first, writes of one checkpoint as getTuple orders them, see
+   * compareWrites), done by one recursive query
    * for the walk and writes plus one query for the seed values, instead of a getTuple per
    * ancestor that would decode every channel of every ancestor.
    */
@@ -436,7 +443,6 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
         else list.push(write);
       }
       for (const [channel, block] of byChannel) {
-        block.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
         const target = result[channel]?.writes;
         if (target !== undefined) for (const write of block) target.push(write);
       }

@@ -207,8 +207,9 @@ export function createExecutor(deps: ExecutorDeps) {
       const modes = [
         ...new Set(run.streamModes.map((m) => LANGGRAPH_MODES[m]).filter(Boolean)),
       ] as StreamMode[];
-      // Without streamSubgraphs LangGraph streams the root graph's events (plus messages and
-      // custom events from anywhere, namespace dropped), exactly as the platform does.
+      // Without streamSubgraphs LangGraph streams the root graph's events (plus custom events
+      // from anywhere, namespace dropped; messages from anywhere too before LangGraph 1.7, which
+      // drops a subgraph's, as Python LangGraph does), exactly as the platform does.
       const subgraphs = run.streamSubgraphs;
       const options = {
         ...config,

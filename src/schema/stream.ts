@@ -45,7 +45,7 @@ export const StreamEventInterface = builder.interfaceRef<StreamEvent>("StreamEve
     threadId: t.exposeID("threadId"),
     namespace: t.exposeStringList("namespace", {
       description:
-        'The namespace LangGraph reports for the event: [] for the root graph, e.g. ["weather_graph:<task id>"] inside a subgraph (with streamSubgraphs, an LLM call\'s tokens carry the task that made the call, as in LangGraph).',
+        "The namespace LangGraph reports for the event: [] for the root graph, e.g. [\"weather_graph:<task id>\"] inside a subgraph. An LLM call's tokens carry the namespace the installed LangGraph gives them: from 1.7 on, that of the graph whose node made the call (as Python LangGraph); before, the node's own task. Their metadata's langgraph_checkpoint_ns names the task either way.",
     }),
   }),
 });

@@ -28,7 +28,7 @@ import {
   writeItems,
 } from "../db/sql/store.ts";
 import { parseFilter } from "./filter.ts";
-import { assertValidNamespace, isAddressable } from "./namespace.ts";
+import { assertReadableNamespace, assertValidNamespace, isAddressable } from "./namespace.ts";
 
 export type { NamespaceScope } from "../db/sql/store.ts";
 
@@ -121,6 +121,7 @@ export class PostgresStore extends BaseStore {
     key: string,
     options: { refreshTtl?: boolean } = {},
   ): Promise<Item | null> {
+    assertReadableNamespace(namespace);
     const [item] = await this.batch([{ namespace, key, ...options } as StoreGetOperation]);
     return item ?? null;
   }
@@ -135,6 +136,7 @@ export class PostgresStore extends BaseStore {
       refreshTtl?: boolean;
     } = {},
   ): Promise<SearchItem[]> {
+    assertReadableNamespace(namespacePrefix);
     const { limit = DEFAULT_SEARCH_LIMIT, offset = 0, ...rest } = options;
     const [items] = await this.batch([
       { namespacePrefix, limit, offset, ...rest } as StoreSearchOperation,

@@ -1,7 +1,8 @@
+import { InvalidNamespaceError } from "@langchain/langgraph-checkpoint";
 import { InvalidInputError } from "../errors.ts";
 import { assertStorable, pathOf, UNSTORABLE_HINT, unstorable } from "../validation.ts";
 import { FILTER_OPERATORS, isFilterOperator, isPlainObject } from "./filter.ts";
-import { LABEL_SEPARATOR, RESERVED_ROOT_LABEL } from "./namespace.ts";
+import { assertReadableNamespace, LABEL_SEPARATOR, RESERVED_ROOT_LABEL } from "./namespace.ts";
 
 /**
  * Checks on what API clients send to the store, each failure an InvalidInputError naming the
@@ -20,7 +21,11 @@ function describe(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-/** Labels of a namespace prefix or suffix: non-empty, no "." (LangGraph's label rules). */
+/**
+ * Labels of a namespace prefix or suffix: non-empty, no "." and whatever else the installed
+ * LangGraph refuses (":" and NUL from @langchain/langgraph-checkpoint 1.2 on), so that the store
+ * never refuses them after this.
+ */
 export function checkLabels(field: string, labels: readonly string[]): string[] {
   labels.forEach((label, index) => {
     if (label === "") {
@@ -39,6 +44,12 @@ export function checkLabels(field: string, labels: readonly string[]): string[] 
       throw new InvalidInputError(`${field}[${index}] ${UNSTORABLE_HINT}`, { field });
     }
   });
+  try {
+    assertReadableNamespace(labels);
+  } catch (error) {
+    if (!(error instanceof InvalidNamespaceError)) throw error;
+    throw new InvalidInputError(`${field}: ${error.message}`, { field });
+  }
   return [...labels];
 }
 

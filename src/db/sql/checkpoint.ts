@@ -232,6 +232,7 @@ export function putWrites(
   checkpointNs: string,
   checkpointId: string,
   taskId: string,
+  taskPath: string,
   writes: WriteInput[],
   packed: Buffer,
   synchronousCommit: "on" | "off" | null,
@@ -242,12 +243,15 @@ export function putWrites(
 WITH commit_mode AS (
   SELECT set_config('synchronous_commit', $11::text, true) WHERE $11::text IS NOT NULL
 )
-INSERT INTO checkpoint_write (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob)
-SELECT $1, $2, $3, $4, t.idx, t.channel, t.type, substring($10::bytea FROM t.off + 1 FOR t.size)
+INSERT INTO checkpoint_write
+  (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+SELECT $1, $2, $3, $4, $12, t.idx, t.channel, t.type,
+       substring($10::bytea FROM t.off + 1 FOR t.size)
 FROM unnest($5::int[], $6::text[], $7::text[], $8::int[], $9::int[]) AS t(idx, channel, type, off, size)
 WHERE (SELECT count(*) FROM commit_mode) >= 0
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
-DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob
+DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob,
+              task_path = EXCLUDED.task_path
 WHERE EXCLUDED.idx < 0`,
     values: [
       threadId,
@@ -261,17 +265,26 @@ WHERE EXCLUDED.idx < 0`,
       writes.map((w) => w.size),
       packed,
       synchronousCommit,
+      taskPath,
     ],
   };
 }
 
-/** The pending writes of each selected checkpoint, in (task_id, idx) order, byte-wise. */
+/**
+ * The order of a checkpoint's writes: LangGraph's writesSortKey (task path, task id, idx), the
+ * strings by code point, which is byte order under COLLATE "C" (see compareWrites in
+ * src/checkpoint/writes.ts). Rows LangGraph gave no path have "" and sort first.
+ */
+const WRITES_ORDER = (w: string) =>
+  `${w}.task_path COLLATE "C", ${w}.task_id COLLATE "C", ${w}.idx`;
+
+/** The pending writes of each selected checkpoint, in WRITES_ORDER. */
 const WRITES_LATERAL = `
 LEFT JOIN LATERAL (
-  SELECT array_agg(w.task_id ORDER BY w.task_id COLLATE "C", w.idx) AS task_ids,
-         array_agg(w.channel ORDER BY w.task_id COLLATE "C", w.idx) AS channels,
-         array_agg(w.type ORDER BY w.task_id COLLATE "C", w.idx) AS types,
-         array_agg(w.blob ORDER BY w.task_id COLLATE "C", w.idx) AS blobs
+  SELECT array_agg(w.task_id ORDER BY ${WRITES_ORDER("w")}) AS task_ids,
+         array_agg(w.channel ORDER BY ${WRITES_ORDER("w")}) AS channels,
+         array_agg(w.type ORDER BY ${WRITES_ORDER("w")}) AS types,
+         array_agg(w.blob ORDER BY ${WRITES_ORDER("w")}) AS blobs
   FROM checkpoint_write w
   WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
     AND w.checkpoint_id = c.checkpoint_id
@@ -459,8 +472,8 @@ export function selectPendingSends(parents: CheckpointRef[], tasksChannel: strin
     name: "lgql_checkpoint_pending_sends",
     text: `
 SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id,
-       array_agg(w.type ORDER BY w.task_id COLLATE "C", w.idx) AS types,
-       array_agg(w.blob ORDER BY w.task_id COLLATE "C", w.idx) AS blobs
+       array_agg(w.type ORDER BY ${WRITES_ORDER("w")}) AS types,
+       array_agg(w.blob ORDER BY ${WRITES_ORDER("w")}) AS blobs
 FROM unnest($1::text[], $2::text[], $3::text[]) AS p(thread_id, checkpoint_ns, checkpoint_id)
 JOIN LATERAL (
   SELECT * FROM checkpoint_write x
@@ -488,9 +501,14 @@ export interface PendingSendsRow {
 
 /**
  * getDeltaChannelHistory's ancestor walk, in one statement: from the target's parent upwards,
- * each visited checkpoint with the channels still looking for a seed when it is reached, the
- * versions of those channels that have a stored value there, and its writes to them. The walk
- * stops once every channel has found its seed (or at the root).
+ * each visited checkpoint with the channels still looking for a seed when it is reached, those of
+ * them that have a stored value there (and those values' versions), and its writes to them. The
+ * walk stops once every channel has found its seed (or at the root).
+ *
+ * Every step is primary-key probes (LIMIT 1 keeps each lateral from being flattened into a join
+ * over the thread's checkpoints or blobs): a join lets the planner hash or rescan all of the
+ * thread's rows at every step, quadratic in the walk's length, and it did while the statistics
+ * of a fresh table still said one row per thread.
  */
 export function selectDeltaHistory(
   threadId: string,
@@ -499,59 +517,56 @@ export function selectDeltaHistory(
   checkpointId: string | undefined,
   channels: string[],
 ): SqlStatement {
+  const checkpointAt = (id: string) => `
+    SELECT x.checkpoint_id, x.parent_checkpoint_id, x.checkpoint -> 'channel_versions' AS versions
+    FROM checkpoint x
+    WHERE x.thread_id = $1 AND x.checkpoint_ns = $2 AND x.checkpoint_id = ${id}
+    LIMIT 1`;
+  // The channels of \`among\` whose version at that checkpoint has a stored (non-empty) value.
+  const seededAt = (among: string, versions: string) => `
+    SELECT ARRAY(
+      SELECT c.ch FROM unnest(${among}) WITH ORDINALITY AS c(ch, i)
+      WHERE coalesce((
+        SELECT b.type <> '${EMPTY_TYPE}' FROM checkpoint_blob b
+        WHERE b.thread_id = $1 AND b.checkpoint_ns = $2 AND b.channel = c.ch
+          AND b.version = ${versions} ->> c.ch
+        LIMIT 1), false)
+      ORDER BY c.i) AS seeded`;
   return {
     name: "lgql_checkpoint_delta_history",
     text: `
 WITH RECURSIVE walk AS (
-  SELECT p.checkpoint_id, p.parent_checkpoint_id, p.checkpoint -> 'channel_versions' AS versions,
-         $4::text[] AS remaining, 0 AS n
-  FROM checkpoint t
-  JOIN checkpoint p
-    ON p.thread_id = t.thread_id AND p.checkpoint_ns = t.checkpoint_ns
-   AND p.checkpoint_id = t.parent_checkpoint_id
-  WHERE t.thread_id = $1 AND t.checkpoint_ns = $2
-    AND t.checkpoint_id = coalesce($3::text, (
+  SELECT p.checkpoint_id, p.parent_checkpoint_id, p.versions, $4::text[] AS remaining, s.seeded,
+         0 AS n
+  FROM (${checkpointAt(`coalesce($3::text, (
       SELECT l.checkpoint_id FROM checkpoint l
       WHERE l.thread_id = $1 AND l.checkpoint_ns = $2
-      ORDER BY l.checkpoint_id DESC LIMIT 1))
+      ORDER BY l.checkpoint_id DESC LIMIT 1))`)}) t
+  CROSS JOIN LATERAL (${checkpointAt("t.parent_checkpoint_id")}) p
+  CROSS JOIN LATERAL (${seededAt("$4::text[]", "p.versions")}) s
   UNION ALL
-  SELECT p.checkpoint_id, p.parent_checkpoint_id, p.checkpoint -> 'channel_versions', r.remaining,
-         w.n + 1
+  SELECT p.checkpoint_id, p.parent_checkpoint_id, p.versions, r.remaining, s.seeded, w.n + 1
   FROM walk w
   CROSS JOIN LATERAL (
     SELECT ARRAY(
-      SELECT ch FROM unnest(w.remaining) AS ch
-      WHERE NOT EXISTS (
-        SELECT 1 FROM checkpoint_blob b
-        WHERE b.thread_id = $1 AND b.checkpoint_ns = $2 AND b.channel = ch
-          AND b.version = w.versions ->> ch AND b.type <> '${EMPTY_TYPE}')
-    ) AS remaining
+      SELECT c.ch FROM unnest(w.remaining) WITH ORDINALITY AS c(ch, i)
+      WHERE c.ch <> ALL (w.seeded) ORDER BY c.i) AS remaining
   ) r
-  JOIN checkpoint p
-    ON p.thread_id = $1 AND p.checkpoint_ns = $2 AND p.checkpoint_id = w.parent_checkpoint_id
+  CROSS JOIN LATERAL (${checkpointAt("w.parent_checkpoint_id")}) p
+  CROSS JOIN LATERAL (${seededAt("r.remaining", "p.versions")}) s
   WHERE cardinality(r.remaining) > 0
 )
-SELECT w.n, w.checkpoint_id, w.remaining,
-  (SELECT coalesce(array_agg(s.ch ORDER BY s.ch), '{}')
-   FROM unnest(w.remaining) AS s(ch)
-   WHERE EXISTS (
-     SELECT 1 FROM checkpoint_blob b
-     WHERE b.thread_id = $1 AND b.checkpoint_ns = $2 AND b.channel = s.ch
-       AND b.version = w.versions ->> s.ch AND b.type <> '${EMPTY_TYPE}')) AS seed_channels,
-  (SELECT coalesce(array_agg(w.versions ->> s.ch ORDER BY s.ch), '{}')
-   FROM unnest(w.remaining) AS s(ch)
-   WHERE EXISTS (
-     SELECT 1 FROM checkpoint_blob b
-     WHERE b.thread_id = $1 AND b.checkpoint_ns = $2 AND b.channel = s.ch
-       AND b.version = w.versions ->> s.ch AND b.type <> '${EMPTY_TYPE}')) AS seed_versions,
+SELECT w.n, w.checkpoint_id, w.remaining, w.seeded AS seed_channels,
+  ARRAY(SELECT w.versions ->> c.ch FROM unnest(w.seeded) WITH ORDINALITY AS c(ch, i)
+        ORDER BY c.i) AS seed_versions,
   x.task_ids AS write_task_ids, x.channels AS write_channels, x.types AS write_types,
   x.blobs AS write_blobs
 FROM walk w
 LEFT JOIN LATERAL (
-  SELECT array_agg(cw.task_id ORDER BY cw.idx) AS task_ids,
-         array_agg(cw.channel ORDER BY cw.idx) AS channels,
-         array_agg(cw.type ORDER BY cw.idx) AS types,
-         array_agg(cw.blob ORDER BY cw.idx) AS blobs
+  SELECT array_agg(cw.task_id ORDER BY ${WRITES_ORDER("cw")}) AS task_ids,
+         array_agg(cw.channel ORDER BY ${WRITES_ORDER("cw")}) AS channels,
+         array_agg(cw.type ORDER BY ${WRITES_ORDER("cw")}) AS types,
+         array_agg(cw.blob ORDER BY ${WRITES_ORDER("cw")}) AS blobs
   FROM checkpoint_write cw
   WHERE cw.thread_id = $1 AND cw.checkpoint_ns = $2 AND cw.checkpoint_id = w.checkpoint_id
     AND cw.channel = ANY (w.remaining)
