@@ -38,7 +38,7 @@ import { createBoss, startBoss } from "./queue/boss.ts";
 import { Notifier } from "./queue/notifier.ts";
 import { createRunWorker, type RunWorker } from "./runs/worker.ts";
 import type { GraphQLContext } from "./schema/builder.ts";
-import { createMaskError, useClientErrorCodes } from "./schema/errors.ts";
+import { createMaskError, useClientErrorCodes, withoutHttpExtensions } from "./schema/errors.ts";
 import { buildSchema } from "./schema/index.ts";
 import { useJsonResponses } from "./schema/json-responses.ts";
 import { useSharedEventResults } from "./schema/shared-events.ts";
@@ -135,6 +135,7 @@ export function buildApp(deps: {
     {
       execute: (args) => (args as EnvelopedArgs).rootValue.execute(args) as never,
       subscribe: (args) => (args as EnvelopedArgs).rootValue.subscribe(args) as never,
+      onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result),
       onConnect: async (ctx) => {
         const extra = ctx.extra as typeof ctx.extra & { caller?: Caller };
         if (authenticator.open) {
@@ -431,6 +432,10 @@ export async function startServer(
       authorizer,
       storeTtl: storeTtlConfig(config.store.ttl),
       threadTtl: config.threadTtl,
+      admission: {
+        maxPendingRuns: config.runs.maxPendingRuns,
+        retryAfterSeconds: config.runs.retryAfterSeconds,
+      },
     });
     services.streams.start();
     cleanup.push(async () => services.streams.stop());

@@ -66,6 +66,8 @@ export function createFetchLoop<T extends object, Reason extends string>(deps: {
     kick,
     /** See `behind` above. */
     isBehind: () => behind,
+    /** A fetch is under way: the slots it was sized for are spoken for. */
+    isFetching: () => fetching,
     /** Work turned away for lack of a slot: the next freed slot should fetch. */
     markBehind: () => {
       behind = true;
