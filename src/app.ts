@@ -44,7 +44,7 @@ import { createBoss, startBoss } from "./queue/boss.ts";
 import { Notifier } from "./queue/notifier.ts";
 import { createRunWorker, type RunWorker } from "./runs/worker.ts";
 import type { GraphQLContext } from "./schema/builder.ts";
-import { createMaskError, useClientErrorCodes } from "./schema/errors.ts";
+import { createMaskError, useClientErrorCodes, withoutHttpExtensions } from "./schema/errors.ts";
 import { disabledRootFields, servedSchema, useDisabledRootFields } from "./schema/families.ts";
 import { buildSchema } from "./schema/index.ts";
 import { useJsonResponses } from "./schema/json-responses.ts";
@@ -198,6 +198,7 @@ export function buildApp(deps: {
     {
       execute: (args) => (args as EnvelopedArgs).rootValue.execute(args) as never,
       subscribe: (args) => (args as EnvelopedArgs).rootValue.subscribe(args) as never,
+      onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result),
       onConnect: async (ctx) => {
         const extra = ctx.extra as typeof ctx.extra & ConnectionExtra;
         const connection = () =>
@@ -555,6 +556,10 @@ export async function startServer(
       sendWebhooks: config.routes.webhooks,
       storeTtl: storeTtlConfig(config.store.ttl),
       threadTtl: config.threadTtl,
+      admission: {
+        maxPendingRuns: config.runs.maxPendingRuns,
+        retryAfterSeconds: config.runs.retryAfterSeconds,
+      },
     });
     services.streams.start();
     cleanup.push(async () => services.streams.stop());

@@ -77,6 +77,12 @@ export interface Config {
     timeoutSeconds: number;
     leaseSeconds: number;
     maxAttempts: number;
+    /**
+     * Admission control: a new run is refused (OVERLOADED, retry after `retryAfterSeconds`)
+     * while at least this many runs wait, due, for a worker. 0: never refused.
+     */
+    maxPendingRuns: number;
+    retryAfterSeconds: number;
   };
   crons: {
     /** Whether this process fires due crons (every process may; each due slot fires once). */
@@ -308,6 +314,8 @@ const envSchema = z.object({
   RUN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).optional(),
   RUN_LEASE_SECONDS: z.coerce.number().min(1).optional(),
   RUN_MAX_ATTEMPTS: z.coerce.number().int().min(1).optional(),
+  MAX_PENDING_RUNS: z.coerce.number().int().min(0).optional(),
+  OVERLOAD_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).optional(),
   CRON_SCHEDULER: z.stringbool().optional(),
   CRON_TICK_SECONDS: z.coerce.number().min(0.05).max(3600).optional(),
   WEBHOOK_SECRET: z
@@ -471,6 +479,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       // Renewed every third of this: a crashed worker's runs resume elsewhere this soon.
       leaseSeconds: parsedEnv.data.RUN_LEASE_SECONDS ?? 30,
       maxAttempts: parsedEnv.data.RUN_MAX_ATTEMPTS ?? 3,
+      maxPendingRuns: parsedEnv.data.MAX_PENDING_RUNS ?? 1000,
+      retryAfterSeconds: parsedEnv.data.OVERLOAD_RETRY_AFTER_SECONDS ?? 1,
     },
     crons: {
       enabled: parsedEnv.data.CRON_SCHEDULER ?? true,

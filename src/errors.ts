@@ -7,7 +7,8 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "CONFLICT"
   | "UNAUTHENTICATED"
-  | "FORBIDDEN";
+  | "FORBIDDEN"
+  | "OVERLOADED";
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
@@ -43,4 +44,19 @@ export class UnauthenticatedError extends DomainError {
 export class ForbiddenError extends DomainError {
   readonly code = "FORBIDDEN";
   override name = "ForbiddenError";
+}
+
+/**
+ * The server is at capacity: nothing was done, and the same request may succeed after
+ * `retryAfterSeconds` (sent as extensions.retryAfter and an HTTP Retry-After header).
+ */
+export class OverloadedError extends DomainError {
+  readonly code = "OVERLOADED";
+  override name = "OverloadedError";
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, options: { retryAfterSeconds: number; field?: string }) {
+    super(message, { field: options.field });
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
 }

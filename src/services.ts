@@ -82,6 +82,8 @@ export function createServices(deps: {
   storeTtl?: StoreTtlConfig;
   /** langgraph.json checkpointer.ttl. */
   threadTtl?: ThreadTtlSettings | null;
+  /** Admission control of new runs (MAX_PENDING_RUNS); absent: nothing refused. */
+  admission?: { maxPendingRuns: number; retryAfterSeconds: number };
 }): Services {
   const { db, graphs, boss, notifier, log } = deps;
   const authz = deps.authorizer ?? openAuthorizer;
@@ -123,6 +125,7 @@ export function createServices(deps: {
     onFinish: runHooks.onFinish,
     authz,
     webhookPolicy: deps.webhooks.urlPolicy,
+    admission: deps.admission,
   });
   const streams = createStreamService({ db, notifier, runs, threads, log, options: deps.streams });
   const webhooks = createWebhookService({ db, boss, log, options: deps.webhooks });

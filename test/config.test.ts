@@ -85,6 +85,26 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ argv: ["--config", file], env: { PORT: "99999" } })).toThrow("PORT");
     expect(() => loadConfig({ argv: ["serve", "--config", file], env: {} })).toThrow("serve");
   });
+
+  it("reads the admission limit, 1000 waiting runs unless told, 0 turning it off", async () => {
+    const file = await configFile({ graphs: { a: "./a.ts:g" } });
+    const runs = (env: Record<string, string>) =>
+      loadConfig({ argv: ["--config", file], env }).runs;
+    expect(runs({})).toMatchObject({ maxPendingRuns: 1000, retryAfterSeconds: 1 });
+    expect(runs({ MAX_PENDING_RUNS: "0", OVERLOAD_RETRY_AFTER_SECONDS: "5" })).toMatchObject({
+      maxPendingRuns: 0,
+      retryAfterSeconds: 5,
+    });
+    for (const env of [
+      { MAX_PENDING_RUNS: "-1" },
+      { MAX_PENDING_RUNS: "many" },
+      { OVERLOAD_RETRY_AFTER_SECONDS: "0" },
+    ]) {
+      const key = Object.keys(env)[0]!;
+      expect(() => loadConfig({ argv: ["--config", file], env })).toThrow(ConfigError);
+      expect(() => loadConfig({ argv: ["--config", file], env })).toThrow(key);
+    }
+  });
 });
 
 /** The platform's `${{ env.NAME }}` placeholder of webhooks.headers. */

@@ -42,6 +42,11 @@ export function stopChild(child: ChildProcess): Promise<void> {
   return exited.finally(() => clearTimeout(timer));
 }
 
+export interface OursProcess extends ServerProcess {
+  /** The child's process id (for its RSS: /proc/<pid>/status). */
+  pid: number;
+}
+
 /**
  * Starts `langgraph-gql start --config <configFile>` on `databaseUrl` at a free port and waits
  * until it answers /ok. `env` adds to this process's environment (N_JOBS_PER_WORKER, ...).
@@ -50,7 +55,7 @@ export async function startOursProcess(
   databaseUrl: string,
   configFile: string,
   env: Record<string, string> = {},
-): Promise<ServerProcess> {
+): Promise<OursProcess> {
   const port = await getFreePort();
   const child = spawn(process.execPath, [BIN, "start", "--config", configFile], {
     env: {
@@ -70,6 +75,7 @@ export async function startOursProcess(
   const url = `http://127.0.0.1:${port}`;
   await waitReady(`${url}/ok`, child, () => output);
   return {
+    pid: child.pid!,
     url,
     graphqlUrl: `${url}/graphql`,
     wsUrl: `ws://127.0.0.1:${port}/graphql`,

@@ -10,6 +10,21 @@ export interface RunJob {
   runId: string;
 }
 
+/** 2020-01-01T00:00:00Z: run job priorities count seconds from here (see runJobPriority). */
+const PRIORITY_EPOCH_MS = Date.UTC(2020, 0, 1);
+
+/**
+ * The pg-boss priority of a run's job: runs start in the order they were created across the
+ * whole queue, and pg-boss fetches by priority, then by the job's creation. A run's job is
+ * created with the run when it is first in its thread's line, but later when it waits behind
+ * its thread's earlier runs or comes back after losing its worker: the priority, higher for an
+ * older run (to the second: an integer column), puts that job among the runs of its own age.
+ * Good until 2088.
+ */
+export function runJobPriority(runCreatedAt: Date): number {
+  return -Math.floor((runCreatedAt.getTime() - PRIORITY_EPOCH_MS) / 1000);
+}
+
 /** One webhook delivery attempt is one job; a retry is a new job due at its backoff. */
 export const WEBHOOK_QUEUE = "webhooks";
 

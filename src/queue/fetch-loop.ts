@@ -13,7 +13,11 @@ export function createFetchLoop<T extends object, Reason extends string>(deps: {
   log: Logger;
   /** Slots free now. */
   free: () => number;
-  /** Takes one fetched job (awaited before the next, so slots are counted right). */
+  /**
+   * Takes one fetched job. A batch's jobs are started together (a run's claim is a round trip:
+   * one after another, they would cap a saturated worker at one claim per round trip) and all
+   * awaited before the slots are counted again.
+   */
   start: (job: PgBoss.Job<T>) => void | Promise<void>;
   /** The queue had nothing fetchable: arm a timer for the next delayed job, if any. */
   whenEmpty: (reason: Reason | undefined) => Promise<void>;
@@ -49,7 +53,7 @@ export function createFetchLoop<T extends object, Reason extends string>(deps: {
             await deps.whenEmpty(reason);
             break;
           }
-          for (const job of jobs) await deps.start(job);
+          await Promise.all(jobs.map((job) => deps.start(job)));
           // A short batch means the queue is drained for now: no second, empty fetch.
           if (jobs.length < free) break;
           behind = true;
@@ -66,6 +70,8 @@ export function createFetchLoop<T extends object, Reason extends string>(deps: {
     kick,
     /** See `behind` above. */
     isBehind: () => behind,
+    /** A fetch is under way: the slots it was sized for are spoken for. */
+    isFetching: () => fetching,
     /** Work turned away for lack of a slot: the next freed slot should fetch. */
     markBehind: () => {
       behind = true;

@@ -9,12 +9,18 @@ import type { Database } from "../db/database.ts";
 import { runById, runStatus } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
 import { idsInScope, runsPage, runsPagesBy } from "../db/sql/search.ts";
-import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "../errors.ts";
+import {
+  ConflictError,
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  OverloadedError,
+} from "../errors.ts";
 import type { Assistant, Run, RunStatus } from "../generated/prisma/client.ts";
 import type { GraphRegistry } from "../graphs/registry.ts";
 import { runnableConfigInput } from "../graphs/runnable-config.ts";
 import type { InterruptJson } from "../graphs/serialize.ts";
-import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
+import { type Boss, inTransaction, RUN_QUEUE, type RunJob, runJobPriority } from "../queue/boss.ts";
 import type { Notifier } from "../queue/notifier.ts";
 import type { CheckpointArg } from "../threads/service.ts";
 import { assertStorable, isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
@@ -93,6 +99,8 @@ export function createRunService(deps: {
   authz: Authorizer;
   /** langgraph.json webhooks.url. */
   webhookPolicy?: WebhookUrlPolicy | null;
+  /** Admission control (see config.runs.maxPendingRuns); absent: nothing refused. */
+  admission?: { maxPendingRuns: number; retryAfterSeconds: number };
 }) {
   const { prisma, pool } = deps.db;
   const { boss, notifier, authz } = deps;
@@ -119,12 +127,13 @@ export function createRunService(deps: {
   /** Queues a run's job (under `jobId`, if given), without telling anyone. */
   async function queue(
     client: pg.PoolClient,
-    run: { id: string; available_at: Date },
+    run: { id: string; available_at: Date; created_at: Date },
     jobId?: string,
   ): Promise<string> {
     const id = await boss.send(RUN_QUEUE, { runId: run.id } satisfies RunJob, {
       ...(jobId ? { id: jobId } : {}),
       startAfter: run.available_at,
+      priority: runJobPriority(run.created_at),
       db: inTransaction(client),
     });
     if (!id) throw new Error(`pg-boss did not queue run ${run.id}`);
@@ -480,8 +489,13 @@ export function createRunService(deps: {
         });
       }
       const { run } = inserted;
-      if (announcement) await queue(client, { id: run.id, available_at: run.availableAt }, jobId);
-      else if (!first) await dispatchNext(client, threadId);
+      if (announcement) {
+        await queue(
+          client,
+          { id: run.id, available_at: run.availableAt, created_at: run.createdAt },
+          jobId,
+        );
+      } else if (!first) await dispatchNext(client, threadId);
       return inserted;
     };
     const afterCommit = async () => {
@@ -511,11 +525,31 @@ export function createRunService(deps: {
   type Prepared = Awaited<ReturnType<typeof prepare>>;
 
   /**
+   * Bounds the queue: a run that would wait behind `maxPendingRuns` others is refused before
+   * anything is written, with a delay to retry after, rather than accepted into a wait that only
+   * grows. The count is read outside the creating transaction, so creators racing at the limit
+   * may each pass: the bound is exceeded by at most the creations in flight at that moment.
+   */
+  async function admit(): Promise<void> {
+    const limit = deps.admission?.maxPendingRuns ?? 0;
+    if (limit <= 0) return;
+    const pending = await sql.pendingRunsUpTo(pool, limit);
+    if (pending < limit) return;
+    const retryAfterSeconds = deps.admission!.retryAfterSeconds;
+    throw new OverloadedError(
+      `${pending} runs already wait for a worker (MAX_PENDING_RUNS ${limit}); retry after ${retryAfterSeconds} s`,
+      { retryAfterSeconds },
+    );
+  }
+
+  /**
    * Inserts a prepared run, starts it here when it was claimed with its insert, and announces
    * what its creation stopped.
    */
   async function commit(prepared: Prepared, options: { durable: boolean }): Promise<Run> {
     const slot = localWorker?.reserve() ?? null;
+    // A local slot is only free when no run waits for one: only a queued run adds to the wait.
+    if (!slot) await admit();
     let inserted: sql.InsertedRun;
     try {
       inserted =

@@ -131,16 +131,31 @@ export function createRunWorker(deps: {
   }
 
   /**
-   * A run announced with its job (it is due now) is claimed straight away when a slot is free:
-   * one round trip from NOTIFY to executing, without going through pg-boss's fetch. Its job,
-   * never fetched, is cancelled when the run ends (a worker that fetches it meanwhile fails to
-   * claim the run and completes it instead). Anything else (no free slot, a lost race) is left
-   * to the queue.
+   * Older runs may be waiting in the queue: this worker passed runs on for lack of a slot, or
+   * filled every slot with its last fetch, or a fetch is under way (sized for the slots free
+   * when it began). Then no run jumps the line, neither one just announced nor one created in
+   * this process: the queue hands out runs in creation order (see runJobPriority).
+   */
+  function queueAhead(): boolean {
+    return queue.isBehind() || queue.isFetching();
+  }
+
+  /**
+   * A run announced with its job (it is due now) is claimed straight away when a slot is free
+   * and no older run waits: one round trip from NOTIFY to executing, without going through
+   * pg-boss's fetch. Its job, never fetched, is cancelled when the run ends (a worker that
+   * fetches it meanwhile fails to claim the run and completes it instead). Anything else (no
+   * free slot, older runs waiting, a lost race) is left to the queue.
    */
   async function claimAnnounced(runId: string, jobId: string) {
     if (stopping) return;
     if (freeSlots() <= 0) {
       queue.markBehind();
+      return;
+    }
+    if (queueAhead()) {
+      // A slot is free: fetch (or fetch again once the fetch under way returns), oldest first.
+      void kick();
       return;
     }
     claiming++;
@@ -151,6 +166,8 @@ export function createRunWorker(deps: {
       log.warn("claiming an announced run failed; the queue delivers it", { runId, error });
     } finally {
       claiming--;
+      // The slot went unused while older runs arrived: they are fetched now, not on the tick.
+      if (queue.isBehind() && active.size + claiming < options.concurrency) void kick("finished");
     }
   }
 
@@ -160,7 +177,7 @@ export function createRunWorker(deps: {
    */
   function reserve(): LocalSlot | null {
     const owner = identity.current();
-    if (stopping || owner === null || freeSlots() <= 0) return null;
+    if (stopping || owner === null || freeSlots() <= 0 || queueAhead()) return null;
     claiming++;
     let held = true;
     const free = () => {

@@ -1,6 +1,6 @@
-import { GraphQLError } from "graphql";
-import type { Plugin } from "graphql-yoga";
-import { DomainError } from "../errors.ts";
+import { type ExecutionResult, type FormattedExecutionResult, GraphQLError } from "graphql";
+import { createGraphQLError, type Plugin } from "graphql-yoga";
+import { DomainError, OverloadedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 type GraphQLErrorLike = Error & {
@@ -26,6 +26,22 @@ export function createMaskError(log: Logger) {
   return (error: unknown, message: string): Error => {
     const located = isGraphQLError(error) ? error : undefined;
     const original = located ? located.originalError : error;
+    if (original instanceof OverloadedError) {
+      // Made by yoga's own GraphQLError class (see isGraphQLError): yoga recognises the error to
+      // apply `http` (503, Retry-After) to the response and leave it out of the body.
+      return createGraphQLError(original.message, {
+        nodes: located?.nodes,
+        path: located?.path,
+        extensions: {
+          code: original.code,
+          retryAfter: original.retryAfterSeconds,
+          http: {
+            status: 503,
+            headers: { "Retry-After": String(original.retryAfterSeconds) },
+          },
+        },
+      });
+    }
     if (original instanceof DomainError) {
       return new GraphQLError(original.message, {
         nodes: located?.nodes,
@@ -75,5 +91,23 @@ export function useClientErrorCodes(): Plugin {
       ({ result, replaceParseResult }) => {
         if (isGraphQLError(result)) replaceParseResult(withCode(result, "BAD_USER_INPUT"));
       },
+  };
+}
+
+/**
+ * A graphql-ws result as a client should see it: yoga reads an error's `extensions.http` (its
+ * HTTP status and headers) and leaves it out of HTTP and SSE bodies, but graphql-ws sends results
+ * as they are. Undefined when there is nothing to leave out (nearly every result: no errors).
+ */
+export function withoutHttpExtensions(
+  result: ExecutionResult,
+): FormattedExecutionResult | undefined {
+  if (!result.errors?.some((error) => error.extensions?.http !== undefined)) return undefined;
+  return {
+    ...result,
+    errors: result.errors.map((error) => {
+      const { http: _http, ...extensions } = error.extensions ?? {};
+      return { ...error.toJSON(), extensions };
+    }),
   };
 }

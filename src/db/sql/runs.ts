@@ -84,6 +84,8 @@ export async function inFlightRuns(client: Queryable, threadId: string): Promise
 export interface RunnableRun {
   id: string;
   available_at: Date;
+  /** Its place in the whole queue: runs start in creation order (see runJobPriority). */
+  created_at: Date;
   /** Due now (by the database's clock), not delayed by afterSeconds. */
   due: boolean;
 }
@@ -98,7 +100,7 @@ export async function nextRunnable(
 ): Promise<RunnableRun | null> {
   const { rows } = await client.query({
     name: "lgql_next_runnable",
-    text: `SELECT id::text, available_at, available_at <= now() AS due FROM run r
+    text: `SELECT id::text, available_at, created_at, available_at <= now() AS due FROM run r
      WHERE r.thread_id = $1::uuid AND r.status = 'PENDING'
        AND NOT EXISTS (SELECT 1 FROM run x WHERE x.thread_id = r.thread_id AND x.status = 'RUNNING')
      ORDER BY r.created_at, r.id LIMIT 1`,
@@ -224,6 +226,20 @@ export async function requeueRun(client: Queryable, runId: string): Promise<void
      WHERE id = $1::uuid`,
     values: [runId],
   });
+}
+
+/**
+ * How many runs wait, due, for a worker, counted up to `limit` (admission control reads no
+ * further: one index range of at most `limit` entries on (status, available_at)).
+ */
+export async function pendingRunsUpTo(db: Queryable, limit: number): Promise<number> {
+  const { rows } = await db.query<{ pending: number }>({
+    name: "lgql_pending_runs_up_to",
+    text: `SELECT count(*)::int AS pending FROM (
+       SELECT 1 FROM run WHERE status = 'PENDING' AND available_at <= now() LIMIT $1) waiting`,
+    values: [limit],
+  });
+  return rows[0]?.pending ?? 0;
 }
 
 /** Earliest time a pending run becomes due, so idle workers know when to look again. */
@@ -552,10 +568,10 @@ export async function finishRun(
      )
      SELECT finished.*, pg_notify($8, $9) AS announced,
        next.id::text AS next_id, next.available_at AS next_available_at,
-       next.available_at <= now() AS next_due
+       next.created_at AS next_created_at, next.available_at <= now() AS next_due
      FROM finished
      LEFT JOIN LATERAL (
-       SELECT r.id, r.available_at FROM run r
+       SELECT r.id, r.available_at, r.created_at FROM run r
        WHERE r.thread_id = finished.thread_id AND r.status = 'PENDING'
        ORDER BY r.created_at, r.id LIMIT 1
      ) next ON true`,
@@ -576,7 +592,12 @@ export async function finishRun(
   return {
     run: rowToRun(row),
     next: row.next_id
-      ? { id: row.next_id, available_at: row.next_available_at, due: row.next_due }
+      ? {
+          id: row.next_id,
+          available_at: row.next_available_at,
+          created_at: row.next_created_at,
+          due: row.next_due,
+        }
       : null,
   };
 }
