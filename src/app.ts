@@ -70,7 +70,7 @@ export function buildApp(deps: {
   const authenticator = deps.authenticator ?? openAuthenticator;
   const security = deps.security ?? DEFAULT_SECURITY;
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
-    schema: buildSchema(),
+    schema: buildSchema({ maxJsonDepth: security.maxJsonDepth }),
     graphqlEndpoint: "/graphql",
     landingPage: false,
     // Ours below: yoga's built-in page loads GraphiQL from a CDN.

@@ -44,3 +44,11 @@ export class ForbiddenError extends DomainError {
   readonly code = "FORBIDDEN";
   override name = "ForbiddenError";
 }
+
+/**
+ * The client went away before its answer (a waited run it stopped waiting for). Not a domain
+ * error: nobody receives it, and it is nobody's fault.
+ */
+export class ClientGoneError extends Error {
+  override name = "ClientGoneError";
+}
