@@ -25,7 +25,7 @@ import {
 import { createCronScheduler } from "./crons/scheduler.ts";
 import { type Database, migrate, openDatabase, resolveServer } from "./db/database.ts";
 import { CRONS_CHANNEL } from "./db/sql/crons.ts";
-import { RUN_EVENTS_CHANNEL } from "./db/sql/events.ts";
+import { RUN_EVENTS_CHANNEL, THREAD_ACCESS_CHANNEL } from "./db/sql/events.ts";
 import { RUN_CONTROL_CHANNEL, RUNS_CHANNEL } from "./db/sql/runs.ts";
 import { WEBHOOKS_CHANNEL } from "./db/sql/webhooks.ts";
 import { DomainError, UnauthenticatedError } from "./errors.ts";
@@ -411,6 +411,7 @@ export async function startServer(
         CRONS_CHANNEL,
         WEBHOOKS_CHANNEL,
         RUN_EVENTS_CHANNEL,
+        THREAD_ACCESS_CHANNEL,
       ],
       log,
     });

@@ -122,7 +122,15 @@ export function createServices(deps: {
     authz,
     webhookPolicy: deps.webhooks.urlPolicy,
   });
-  const streams = createStreamService({ db, notifier, runs, threads, log, options: deps.streams });
+  const streams = createStreamService({
+    db,
+    notifier,
+    runs,
+    threads,
+    authz,
+    log,
+    options: deps.streams,
+  });
   const webhooks = createWebhookService({ db, boss, log, options: deps.webhooks });
   runHooks.onFinish.push(webhooks.onRunEnded, streams.onRunFinished);
   executor = createExecutor({
