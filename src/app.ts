@@ -18,7 +18,9 @@ import { anonymousCaller, type Caller } from "./auth/caller.ts";
 import { loadAuthModule } from "./auth/load.ts";
 import {
   type Config,
+  DEFAULT_ROUTES,
   DEFAULT_SECURITY,
+  type RoutesConfig,
   type SecurityConfig,
   type StoreTtlSettings,
 } from "./config.ts";
@@ -32,6 +34,10 @@ import { DomainError, UnauthenticatedError } from "./errors.ts";
 import { createGraphiQLPage } from "./graphiql/page.ts";
 import { loadGraphRegistry } from "./graphs/registry.ts";
 import { registerSdkLogger } from "./graphs/sdk-logger.ts";
+import { corsSetting } from "./http/cors.ts";
+import { createFront } from "./http/front.ts";
+import { createRunHeaderPicker } from "./http/run-headers.ts";
+import { loadUserApp, type UserApp } from "./http/user-app.ts";
 import type { Logger } from "./log.ts";
 import { every } from "./periodic.ts";
 import { createBoss, startBoss } from "./queue/boss.ts";
@@ -39,6 +45,7 @@ import { Notifier } from "./queue/notifier.ts";
 import { createRunWorker, type RunWorker } from "./runs/worker.ts";
 import type { GraphQLContext } from "./schema/builder.ts";
 import { createMaskError, useClientErrorCodes } from "./schema/errors.ts";
+import { disabledRootFields, servedSchema, useDisabledRootFields } from "./schema/families.ts";
 import { buildSchema } from "./schema/index.ts";
 import { useJsonResponses } from "./schema/json-responses.ts";
 import { useSharedEventResults } from "./schema/shared-events.ts";
@@ -65,17 +72,31 @@ export function buildApp(deps: {
   keepAliveMs?: number;
   authenticator?: Authenticator;
   security?: SecurityConfig;
+  /** langgraph.json's `http` section. */
+  routes?: RoutesConfig;
+  /** Its `http.app`, loaded (startServer loads it before the database starts). */
+  userApp?: UserApp | null;
 }): App {
   const { services, log } = deps;
   const authenticator = deps.authenticator ?? openAuthenticator;
   const security = deps.security ?? DEFAULT_SECURITY;
+  const routes = deps.routes ?? DEFAULT_ROUTES;
+  const userApp = deps.userApp ?? null;
+  const fullSchema = buildSchema({ maxJsonDepth: security.maxJsonDepth });
+  const disabled = disabledRootFields(fullSchema, routes.disabled);
+  const cors = corsSetting(security.corsOrigins, routes.cors);
+  const pickRunHeaders = createRunHeaderPicker(routes.configurableHeaders);
+  const okPath = `${routes.mountPrefix}/ok`;
+  // The platform's disable_meta leaves /ok up but no longer checking anything.
+  const checkDatabase = !routes.disabled.includes("meta");
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
-    schema: buildSchema({ maxJsonDepth: security.maxJsonDepth }),
-    graphqlEndpoint: "/graphql",
+    schema: servedSchema(fullSchema, disabled),
+    graphqlEndpoint: `${routes.mountPrefix}/graphql`,
     landingPage: false,
     // Ours below: yoga's built-in page loads GraphiQL from a CDN.
     graphiql: false,
-    cors: corsOptions(security.corsOrigins),
+    // With an http.app the front applies CORS, to the app's routes as well.
+    cors: userApp ? false : cors,
     logging: {
       debug: (...args) => log.debug(args.map(String).join(" ")),
       info: (...args) => log.info(args.map(String).join(" ")),
@@ -94,13 +115,23 @@ export function buildApp(deps: {
       useSubscriptionRefusals(),
       useSharedEventResults(),
       useJsonResponses(),
+      useDisabledRootFields(disabled),
       ...hardeningPlugins(security),
     ],
-    context: async ({ request, caller }: { request?: Request; caller?: Caller }) => ({
+    context: async ({
+      request,
+      caller,
+      runHeaders,
+    }: {
+      request?: Request;
+      caller?: Caller;
+      runHeaders?: Readonly<Record<string, string>>;
+    }) => ({
       // graphql-ws authenticated once, at connection_init; HTTP and SSE authenticate per request.
       caller: caller ?? (await authenticateRequest(authenticator, request)),
       services,
       signal: request?.signal,
+      runHeaders: runHeaders ?? pickRunHeaders(request?.headers),
     }),
   });
 
@@ -113,18 +144,50 @@ export function buildApp(deps: {
       })
     : null;
 
-  const httpServer = createServer((req, res) => {
-    if (req.url === "/ok" || req.url?.startsWith("/ok?")) {
-      void health(services.db, res);
-      return;
-    }
-    if (refuseOversizedBody(req, res, security.maxBodyBytes)) return;
-    if (graphiql?.wants(req)) {
-      void graphiql.serve(req, res);
-      return;
-    }
-    void yoga.handle(req as IncomingMessage, res as ServerResponse);
-  });
+  const front = userApp
+    ? createFront({
+        app: userApp,
+        cors,
+        ourPaths: new Set([yoga.graphqlEndpoint, `${yoga.graphqlEndpoint}/`, okPath]),
+        gate:
+          routes.customRouteAuth && !authenticator.open
+            ? customRouteGate(authenticator, log)
+            : null,
+        ours: async (request, context) => {
+          if (new URL(request.url).pathname === okPath) {
+            const { status, body } = await health(services.db, checkDatabase);
+            return new Response(body, { status, headers: { "content-type": "application/json" } });
+          }
+          const problem = bodyProblem(
+            request.method,
+            request.headers.get("content-length"),
+            request.headers.has("transfer-encoding"),
+            security.maxBodyBytes,
+          );
+          if (problem) return problemResponse(problem.status, problem.message, "BAD_USER_INPUT");
+          const page = graphiql?.respond(request);
+          if (page) return page;
+          return yoga.handleRequest(request, context as unknown as Record<string, unknown>);
+        },
+      })
+    : null;
+  const httpServer = createServer(
+    front ??
+      ((req, res) => {
+        if (req.url === okPath || req.url?.startsWith(`${okPath}?`)) {
+          void health(services.db, checkDatabase).then(({ status, body }) =>
+            res.writeHead(status, { "content-type": "application/json" }).end(body),
+          );
+          return;
+        }
+        if (refuseOversizedBody(req, res, security.maxBodyBytes)) return;
+        if (graphiql?.wants(req)) {
+          void graphiql.serve(req, res);
+          return;
+        }
+        void yoga.handle(req as IncomingMessage, res as ServerResponse);
+      }),
+  );
 
   const wsServer = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint });
   // Registered before graphql-ws's own listener, so it sees every socket from the start.
@@ -136,19 +199,23 @@ export function buildApp(deps: {
       execute: (args) => (args as EnvelopedArgs).rootValue.execute(args) as never,
       subscribe: (args) => (args as EnvelopedArgs).rootValue.subscribe(args) as never,
       onConnect: async (ctx) => {
-        const extra = ctx.extra as typeof ctx.extra & { caller?: Caller };
+        const extra = ctx.extra as typeof ctx.extra & ConnectionExtra;
+        const connection = () =>
+          requestForConnection(
+            `http://localhost${ctx.extra.request.url ?? "/graphql"}`,
+            ctx.extra.request.headers,
+            ctx.connectionParams,
+          );
+        // Headers reach a run's config as on HTTP: the upgrade request's, and connection_init's.
+        extra.runHeaders = routes.configurableHeaders
+          ? pickRunHeaders(connection().headers)
+          : undefined;
         if (authenticator.open) {
           extra.caller = anonymousCaller;
           return true;
         }
         try {
-          extra.caller = await authenticator.authenticate(
-            requestForConnection(
-              `http://localhost${ctx.extra.request.url ?? "/graphql"}`,
-              ctx.extra.request.headers,
-              ctx.connectionParams,
-            ),
-          );
+          extra.caller = await authenticator.authenticate(connection());
           return true;
         } catch (error) {
           if (!(error instanceof DomainError)) {
@@ -171,7 +238,8 @@ export function buildApp(deps: {
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
-          caller: (ctx.extra as { caller?: Caller }).caller,
+          caller: (ctx.extra as ConnectionExtra).caller,
+          runHeaders: (ctx.extra as ConnectionExtra).runHeaders,
         });
         const args = {
           schema,
@@ -219,6 +287,12 @@ export function buildApp(deps: {
   };
 }
 
+/** What a graphql-ws connection keeps from its connection_init for its operations. */
+interface ConnectionExtra {
+  caller?: Caller;
+  runHeaders?: Readonly<Record<string, string>>;
+}
+
 type EnvelopedArgs = ExecutionArgs & {
   rootValue: {
     execute: (args: ExecutionArgs) => unknown;
@@ -237,17 +311,38 @@ async function authenticateRequest(
   } catch (error) {
     if (!(error instanceof DomainError)) throw error;
     // Thrown from the context factory, so it must carry its HTTP status itself.
-    const status = error.code === "FORBIDDEN" ? 403 : error.code === "UNAUTHENTICATED" ? 401 : 400;
     throw new GraphQLError(error.message, {
-      extensions: {
-        code: error.code,
-        http: {
-          status,
-          headers: status === 401 ? { "www-authenticate": 'Bearer realm="langgraph-gql"' } : {},
-        },
-      },
+      extensions: { code: error.code, http: authFailureHttp(error) },
     });
   }
+}
+
+function authFailureHttp(error: DomainError) {
+  const status = error.code === "FORBIDDEN" ? 403 : error.code === "UNAUTHENTICATED" ? 401 : 400;
+  const headers: Record<string, string> =
+    status === 401 ? { "www-authenticate": 'Bearer realm="langgraph-gql"' } : {};
+  return { status, headers };
+}
+
+/**
+ * `http.enable_custom_route_auth`: the deployment's authentication (API keys, the auth
+ * module's `authenticate`) answers for the http.app's routes too; a refused request never
+ * reaches the app.
+ */
+function customRouteGate(authenticator: Authenticator, log: Logger) {
+  return async (request: Request): Promise<Response | null> => {
+    try {
+      await authenticator.authenticate(requestForHandler(request));
+      return null;
+    } catch (error) {
+      if (!(error instanceof DomainError)) {
+        log.error("authenticate failed on a request for the http.app", { error });
+        return problemResponse(500, "authentication failed", "INTERNAL_SERVER_ERROR");
+      }
+      const { status, headers } = authFailureHttp(error);
+      return problemResponse(status, error.message, error.code, headers);
+    }
+  };
 }
 
 /**
@@ -289,12 +384,6 @@ const noIntrospection: ValidationRule = (context) => ({
   },
 });
 
-function corsOptions(origins: string[]) {
-  if (origins.length === 0) return false as const;
-  if (origins.includes("*")) return { origin: "*" };
-  return { origin: origins, credentials: true };
-}
-
 /** Below this much unsent data on a socket, a graphql-ws send is acknowledged at once. */
 const EARLY_ACK_BYTES = 64 * 1024;
 
@@ -334,32 +423,62 @@ function coalesceSends(ws: WebSocket, raw: Duplex): void {
 }
 
 /** 413 for a declared body over the limit; 411 for a POST that does not declare its length. */
-function refuseOversizedBody(req: IncomingMessage, res: ServerResponse, maxBytes: number): boolean {
-  const declared = req.headers["content-length"];
-  let problem: { status: number; message: string } | null = null;
-  if (declared !== undefined && Number(declared) > maxBytes) {
-    problem = { status: 413, message: `request body over the limit of ${maxBytes} bytes` };
-  } else if (declared === undefined && req.method === "POST" && req.headers["transfer-encoding"]) {
-    problem = { status: 411, message: "a POST body must declare its Content-Length" };
+function bodyProblem(
+  method: string,
+  declared: string | null | undefined,
+  chunked: boolean,
+  maxBytes: number,
+): { status: number; message: string } | null {
+  if (declared != null && Number(declared) > maxBytes) {
+    return { status: 413, message: `request body over the limit of ${maxBytes} bytes` };
   }
-  if (!problem) return false;
-  res.writeHead(problem.status, { "content-type": "application/json", connection: "close" }).end(
-    JSON.stringify({
-      errors: [{ message: problem.message, extensions: { code: "BAD_USER_INPUT" } }],
-    }),
+  if (declared == null && method === "POST" && chunked) {
+    return { status: 411, message: "a POST body must declare its Content-Length" };
+  }
+  return null;
+}
+
+function refuseOversizedBody(req: IncomingMessage, res: ServerResponse, maxBytes: number): boolean {
+  const problem = bodyProblem(
+    req.method ?? "GET",
+    req.headers["content-length"],
+    Boolean(req.headers["transfer-encoding"]),
+    maxBytes,
   );
+  if (!problem) return false;
+  res
+    .writeHead(problem.status, { "content-type": "application/json", connection: "close" })
+    .end(problemBody(problem.message, "BAD_USER_INPUT"));
   req.resume();
   return true;
 }
 
-async function health(db: Database, res: ServerResponse) {
+/** A refusal outside GraphQL, shaped like a GraphQL error response. */
+function problemBody(message: string, code: string): string {
+  return JSON.stringify({ errors: [{ message, extensions: { code } }] });
+}
+
+function problemResponse(
+  status: number,
+  message: string,
+  code: string,
+  headers: Record<string, string> = {},
+): Response {
+  // The body of a refused request is left unread: the connection cannot carry another one.
+  return new Response(problemBody(message, code), {
+    status,
+    headers: { ...headers, "content-type": "application/json", connection: "close" },
+  });
+}
+
+/** /ok: 200 when the database answers, 503 when it does not; without the check, always 200. */
+async function health(db: Database, check: boolean): Promise<{ status: number; body: string }> {
+  if (!check) return { status: 200, body: '{"ok":true}' };
   try {
     await db.pool.query("SELECT 1");
-    res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+    return { status: 200, body: '{"ok":true}' };
   } catch (error) {
-    res
-      .writeHead(503, { "content-type": "application/json" })
-      .end(JSON.stringify({ ok: false, error: (error as Error).message }));
+    return { status: 503, body: JSON.stringify({ ok: false, error: (error as Error).message }) };
   }
 }
 
@@ -389,6 +508,10 @@ export async function startServer(
   // Graphs first: a broken langgraph.json should fail before we touch (or start) a database.
   const graphs = await loadGraphRegistry(config.graphs);
   const authModule = config.auth ? await loadAuthModule(config.auth) : null;
+  const userApp =
+    roles.api && config.routes.app
+      ? await loadUserApp(config.routes.app, config.routes.mountPrefix)
+      : null;
   const authorizer: Authorizer = authModule
     ? createAuthorizer(authModule.handlers)
     : openAuthorizer;
@@ -430,6 +553,7 @@ export async function startServer(
       webhooks: config.webhooks,
       streams: config.streams,
       authorizer,
+      sendWebhooks: config.routes.webhooks,
       storeTtl: storeTtlConfig(config.store.ttl),
       threadTtl: config.threadTtl,
     });
@@ -472,15 +596,17 @@ export async function startServer(
       const started = worker;
       cleanup.push(() => started.stop());
       // Webhooks go out from worker processes (pushed after the run worker, so they stop first).
-      const deliverer = createWebhookDeliverer({
-        db,
-        boss,
-        notifier,
-        log,
-        options: { ...config.webhooks, userAgent: `langgraph-gql/${config.version}` },
-      });
-      await deliverer.start();
-      cleanup.push(() => deliverer.stop());
+      if (config.routes.webhooks) {
+        const deliverer = createWebhookDeliverer({
+          db,
+          boss,
+          notifier,
+          log,
+          options: { ...config.webhooks, userAgent: `langgraph-gql/${config.version}` },
+        });
+        await deliverer.start();
+        cleanup.push(() => deliverer.stop());
+      }
     }
     if (config.crons.enabled) {
       // Any number of processes may fire crons; each due slot still starts one run.
@@ -509,6 +635,8 @@ export async function startServer(
         keepAliveMs: config.streams.keepAliveSeconds * 1000,
         authenticator,
         security: config.security,
+        routes: config.routes,
+        userApp,
       });
       const opened = app;
       // Registered last, so it stops first: no new requests while workers drain.

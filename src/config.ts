@@ -56,6 +56,8 @@ export interface Config {
   apiKeys: string[];
   /** Hardening of the GraphQL surface (see the README's "Securing a deployment"). */
   security: SecurityConfig;
+  /** langgraph.json's `http` section: the user's app, CORS, disabled route families, ... */
+  routes: RoutesConfig;
   /** `store` of langgraph.json (`index` is refused at start). */
   store: { ttl: StoreTtlSettings | null };
   /** `checkpointer.ttl` of langgraph.json: threads idle this long are deleted by a sweep. */
@@ -459,6 +461,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       maxDirectives: parsedEnv.data.GRAPHQL_MAX_DIRECTIVES ?? DEFAULT_SECURITY.maxDirectives,
       maxJsonDepth: parsedEnv.data.MAX_JSON_DEPTH ?? DEFAULT_SECURITY.maxJsonDepth,
     },
+    routes: readHttpSection(
+      file.http,
+      configFile,
+      projectDir,
+      parsedEnv.data.CORS_ORIGINS === undefined ? undefined : list(parsedEnv.data.CORS_ORIGINS),
+    ),
     store: { ttl: storeTtlSettings(file.store) },
     threadTtl: threadTtlSettings(file.checkpointer),
     assistantDefaults: readAssistantDefaults(
@@ -639,6 +647,7 @@ function configNotices(file: LanggraphJson): ConfigNotice[] {
   if (file.checkpointer?.ttl && file.checkpointer.ttl.default_ttl == null) {
     debug("langgraph.json checkpointer.ttl: no default_ttl, so no thread expires");
   }
+  notices.push(...httpNotices(file.http));
   return notices;
 }
 
@@ -848,3 +857,200 @@ export function packageVersion(): string {
   };
   return pkg.version;
 }
+
+// --- langgraph.json `http` ------------------------------------------------------------------
+
+/** Root-field families `http.disable_*` can leave out of the served API (the platform's route groups). */
+export const API_FAMILIES = ["assistants", "threads", "runs", "store", "meta"] as const;
+export type ApiFamily = (typeof API_FAMILIES)[number];
+
+/** `http.cors` in the platform's shape, with CORS_ORIGINS applied (see readHttpSection). */
+export interface CorsPolicy {
+  /** Allowed origins; "*" allows any. */
+  origins: string[];
+  /** `allow_origin_regex`: an origin it matches whole is allowed too. */
+  originPattern: string | null;
+  /** Null: whatever the preflight asks for. */
+  methods: string[] | null;
+  headers: string[] | null;
+  credentials: boolean;
+  exposeHeaders: string[];
+  maxAgeSeconds: number | null;
+}
+
+/** Header name patterns: literal names with `*` for any run of characters. */
+export interface HeaderPatterns {
+  includes: string[];
+  excludes: string[];
+}
+
+export interface RoutesConfig {
+  /** `http.app`: a fetch app (Hono, as the official server takes) answering before our routes. */
+  app: { path: string; exportName: string } | null;
+  /** `http.mount_prefix`: every route, ours and the app's, served under it ("" for none). */
+  mountPrefix: string;
+  /** `http.cors`; null: CORS from CORS_ORIGINS alone (`security.corsOrigins`). */
+  cors: CorsPolicy | null;
+  /** Families whose root fields the served schema leaves out (`http.disable_*`). */
+  disabled: ApiFamily[];
+  /** False with `http.disable_webhooks`: runs still run, their webhooks are not sent. */
+  webhooks: boolean;
+  /** `http.configurable_headers`: request headers a run gets in `config.configurable`. */
+  configurableHeaders: HeaderPatterns | null;
+  /** `http.enable_custom_route_auth`: requests for the app's routes must authenticate too. */
+  customRouteAuth: boolean;
+}
+
+const headerPatterns = z.strictObject({
+  includes: z.array(z.string().min(1)).nullish(),
+  excludes: z.array(z.string().min(1)).nullish(),
+  // The platform's documentation spells them in the singular, and its server reads both.
+  include: z.array(z.string().min(1)).nullish(),
+  exclude: z.array(z.string().min(1)).nullish(),
+});
+
+const httpSection = z.strictObject({
+  app: z.string().optional(),
+  mount_prefix: z
+    .string()
+    .regex(/^(\/[^/?#\s]+)+$/, 'must look like "/api" (a leading "/", no trailing one)')
+    .optional(),
+  cors: z
+    .strictObject({
+      allow_origins: z.array(z.string().min(1)).optional(),
+      allow_origin_regex: z
+        .string()
+        .refine(isRegExp, { message: "is not a valid regular expression" })
+        .optional(),
+      allow_methods: z.array(z.string().min(1)).optional(),
+      allow_headers: z.array(z.string().min(1)).optional(),
+      allow_credentials: z.boolean().optional(),
+      expose_headers: z.array(z.string().min(1)).optional(),
+      max_age: z.number().int().min(0).optional(),
+    })
+    .nullish(),
+  disable_assistants: z.boolean().optional(),
+  disable_threads: z.boolean().optional(),
+  disable_runs: z.boolean().optional(),
+  disable_store: z.boolean().optional(),
+  disable_meta: z.boolean().optional(),
+  // We serve no /ui, /mcp or /a2a routes: disabled or not, there is nothing to serve.
+  disable_ui: z.boolean().optional(),
+  disable_mcp: z.boolean().optional(),
+  disable_a2a: z.boolean().optional(),
+  disable_webhooks: z.boolean().optional(),
+  configurable_headers: headerPatterns.nullish(),
+  logging_headers: headerPatterns
+    .refine((p) => !(p.includes ?? p.include)?.length, {
+      message:
+        "includes asks for headers in the request log, and this server writes no request log (no header is ever logged); keep only excludes",
+    })
+    .nullish(),
+  middleware_order: z
+    .enum(["middleware_first", "auth_first"])
+    .refine((order) => order === "middleware_first", {
+      message:
+        '"auth_first" is not supported: the http.app app always sees a request before authentication (enable_custom_route_auth makes its routes authenticate first)',
+    })
+    .nullish(),
+  enable_custom_route_auth: z.boolean().optional(),
+});
+
+/**
+ * langgraph.json's `http` section. CORS_ORIGINS, when set, decides the allowed origins (it
+ * replaces `allow_origins` and `allow_origin_regex`, as the process environment wins over
+ * langgraph.json elsewhere); the rest of `http.cors` still applies.
+ */
+function readHttpSection(
+  raw: unknown,
+  configFile: string,
+  projectDir: string,
+  envOrigins: string[] | undefined,
+): RoutesConfig {
+  const parsed = httpSection.nullish().safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.flatMap((issue) => {
+      const at = ["http", ...issue.path].join(".");
+      if (issue.code === "unrecognized_keys") {
+        return issue.keys.map((key) => `${at}.${key} is not a key of LangGraph's http config`);
+      }
+      return [`${at}: ${issue.message}`];
+    });
+    throw new ConfigError(`${configFile}: ${problems.join("; ")}`);
+  }
+  const http = parsed.data ?? {};
+  const disabled = API_FAMILIES.filter((family) => http[`disable_${family}`] === true);
+  if (disabled.length === API_FAMILIES.length) {
+    throw new ConfigError(
+      `${configFile}: http.disable_* turn off every part of the GraphQL API; keep at least one`,
+    );
+  }
+  const patterns = http.configurable_headers;
+  return {
+    app: http.app ? importSpec(http.app, "http.app", configFile, projectDir) : null,
+    mountPrefix: http.mount_prefix ?? "",
+    cors: http.cors
+      ? {
+          origins:
+            envOrigins ?? http.cors.allow_origins ?? (http.cors.allow_origin_regex ? [] : ["*"]),
+          originPattern: envOrigins ? null : (http.cors.allow_origin_regex ?? null),
+          methods: http.cors.allow_methods ?? null,
+          headers: http.cors.allow_headers ?? null,
+          credentials: http.cors.allow_credentials ?? false,
+          exposeHeaders: http.cors.expose_headers ?? [],
+          maxAgeSeconds: http.cors.max_age ?? null,
+        }
+      : null,
+    disabled,
+    webhooks: http.disable_webhooks !== true,
+    configurableHeaders: patterns
+      ? {
+          includes: (patterns.includes ?? patterns.include ?? []).map((p) => p.toLowerCase()),
+          excludes: (patterns.excludes ?? patterns.exclude ?? []).map((p) => p.toLowerCase()),
+        }
+      : null,
+    customRouteAuth: http.enable_custom_route_auth === true,
+  };
+}
+
+/** http keys accepted with nothing for this server to do. */
+function httpNotices(raw: unknown): ConfigNotice[] {
+  const http = (raw ?? {}) as Record<string, unknown>;
+  const notices: ConfigNotice[] = [];
+  for (const key of ["disable_ui", "disable_mcp", "disable_a2a"]) {
+    if (http[key] !== undefined) {
+      notices.push({
+        level: "debug",
+        message: `langgraph.json http.${key}: this server serves no /${key.slice(8)} routes; nothing to disable`,
+      });
+    }
+  }
+  if (http.logging_headers) {
+    notices.push({
+      level: "debug",
+      message:
+        "langgraph.json http.logging_headers: this server writes no request log; no header is ever logged",
+    });
+  }
+  return notices;
+}
+
+function isRegExp(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** No `http` section: our routes at the root, nothing disabled, webhooks sent. */
+export const DEFAULT_ROUTES: RoutesConfig = {
+  app: null,
+  mountPrefix: "",
+  cors: null,
+  disabled: [],
+  webhooks: true,
+  configurableHeaders: null,
+  customRouteAuth: false,
+};

@@ -76,6 +76,8 @@ export function createServices(deps: {
   streams?: Partial<StreamOptions>;
   /** The deployment's auth handlers (langgraph.json auth.path); absent: everything allowed. */
   authorizer?: Authorizer;
+  /** False (langgraph.json http.disable_webhooks): a run's webhook is not sent. */
+  sendWebhooks?: boolean;
   /** langgraph.json store.ttl. */
   storeTtl?: StoreTtlConfig;
   /** langgraph.json checkpointer.ttl. */
@@ -132,7 +134,8 @@ export function createServices(deps: {
     options: deps.streams,
   });
   const webhooks = createWebhookService({ db, boss, log, options: deps.webhooks });
-  runHooks.onFinish.push(webhooks.onRunEnded, streams.onRunFinished);
+  if (deps.sendWebhooks !== false) runHooks.onFinish.push(webhooks.onRunEnded);
+  runHooks.onFinish.push(streams.onRunFinished);
   executor = createExecutor({
     db,
     graphs,

@@ -379,5 +379,6 @@ export const graph = new StateGraph(State)
     } finally {
       await client.end();
     }
-  });
+    // Several loads of LangGraph in a child process: slow on a busy two-core machine.
+  }, 180_000);
 });

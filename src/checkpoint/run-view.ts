@@ -9,6 +9,7 @@ import {
   type CheckpointTuple,
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
+import type { RunLease } from "../db/sql/checkpoint.ts";
 import type { CommitOptions, PrismaCheckpointSaver } from "./saver.ts";
 import { compareWrites, replacesKept, type WriteOrder, writeIndex } from "./writes.ts";
 
@@ -55,16 +56,21 @@ export class RunCheckpointView extends BaseCheckpointSaver {
    * its first read needs no query. `waitForFlush: false`: the run's checkpoints and writes
    * commit without waiting for the WAL flush (LangGraph's "async" and "exit" durability: a
    * database crash may lose the newest ones, and the run resumes from an earlier one); the run's
-   * end, a durable commit later in the same WAL, makes them all durable.
+   * end, a durable commit later in the same WAL, makes them all durable. `lease`: the run's
+   * writes land only while its worker holds it (see RunLease); once another worker took it over
+   * they fail with RunTakenOver.
    */
   constructor(
     private readonly saver: RunSaver,
     private readonly threadId: string,
-    options: { fresh?: boolean; waitForFlush?: boolean } = {},
+    options: { fresh?: boolean; waitForFlush?: boolean; lease?: RunLease } = {},
   ) {
     super(saver.serde);
     this.#fresh = options.fresh ?? false;
-    this.#commit = options.waitForFlush === false ? { synchronousCommit: false } : {};
+    this.#commit = {
+      ...(options.waitForFlush === false ? { synchronousCommit: false } : {}),
+      ...(options.lease ? { lease: options.lease } : {}),
+    };
   }
 
   override getNextVersion(current: number | undefined): number {

@@ -76,9 +76,20 @@ export interface CheckpointSaverOptions {
 
 /**
  * For one put() or putWrites(): `synchronousCommit` overrides the saver's setting (see
- * CheckpointSaverOptions) for that statement alone.
+ * CheckpointSaverOptions) for that statement alone; with `lease`, the write lands only while the
+ * run's worker still holds it, and is refused with RunTakenOver otherwise.
  */
-export type CommitOptions = Pick<CheckpointSaverOptions, "synchronousCommit">;
+export type CommitOptions = Pick<CheckpointSaverOptions, "synchronousCommit"> & {
+  lease?: sql.RunLease;
+};
+
+/** A run's write refused: another worker took the run over (see RunLease). Nothing was written. */
+export class RunTakenOver extends Error {
+  override name = "RunTakenOver";
+  constructor(lease: sql.RunLease) {
+    super(`run ${lease.runId} is no longer held by ${lease.owner}: another worker took it over`);
+  }
+}
 
 const DEFAULT_SNAPSHOT_EVERY = 50;
 const DEFAULT_CACHE_ITEMS = 100_000;
@@ -264,6 +275,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
       checkpoint: JSON.stringify(rest),
       metadata: metadataText,
       synchronousCommit: this.commitMode(options),
+      lease: options.lease ?? null,
     };
     let result: sql.PutCheckpointResult;
     try {
@@ -280,6 +292,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
       result = await this.runPut(base, full);
       plans.splice(0, plans.length, ...full);
     }
+    if (options.lease && result.held === false) throw new RunTakenOver(options.lease);
 
     this.lastWritten.set(ListStateCache.key(threadId, checkpointNs, ""), {
       id: checkpoint.id,
@@ -370,7 +383,7 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
       offset += write.data.byteLength;
     }
     const commitMode = this.commitMode(options);
-    await this.writer(commitMode).query(
+    const { rows: written } = await this.writer(commitMode).query<{ held?: boolean }>(
       sql.putWrites(
         String(threadId),
         checkpointNs,
@@ -380,8 +393,10 @@ export class PrismaCheckpointSaver extends BaseCheckpointSaver {
         rows,
         Buffer.concat(payloads),
         commitMode,
+        options.lease ?? null,
       ),
     );
+    if (options.lease && written[0]?.held === false) throw new RunTakenOver(options.lease);
   }
 
   /** With `db`, inside the caller's transaction (a run's end deletes its temporary thread). */

@@ -28,7 +28,7 @@ export async function runServer(config: Config, argv: string[], log: Logger): Pr
   const ready = `ready in ${Date.now() - started} ms`;
   if (running.url) {
     log.info(
-      `langgraph-gql ${config.version} serving ${config.graphs.length} graph(s) at ${running.url}/graphql (${ready}); executing up to ${config.runs.concurrency} runs at once`,
+      `langgraph-gql ${config.version} serving ${config.graphs.length} graph(s) at ${running.url}${config.routes.mountPrefix}/graphql (${ready}); executing up to ${config.runs.concurrency} runs at once`,
     );
   } else {
     log.info(
@@ -44,7 +44,11 @@ export async function runServer(config: Config, argv: string[], log: Logger): Pr
 
 /** Every module langgraph.json names: they decide whether TypeScript must load. */
 function modulePaths(config: Config): string[] {
-  return [...config.graphs.map((graph) => graph.path), ...(config.auth ? [config.auth.path] : [])];
+  return [
+    ...config.graphs.map((graph) => graph.path),
+    ...(config.auth ? [config.auth.path] : []),
+    ...(config.routes.app ? [config.routes.app.path] : []),
+  ];
 }
 
 function stopOnSignals(

@@ -16,6 +16,14 @@ export interface GraphiQLPage {
   /** A browser's GET of the endpoint, the same test as yoga's own GraphiQL. */
   wants(req: IncomingMessage): boolean;
   serve(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Both for a fetch Request (behind langgraph.json's http.app); null: not for the page. */
+  respond(request: Request): Promise<Response> | null;
+}
+
+interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer | string | null;
 }
 
 const gzipAsync = promisify(gzip);
@@ -65,45 +73,70 @@ export function createGraphiQLPage(options: {
     return { html, gzipped: await gzipAsync(html), etag };
   }
 
-  return {
-    wants(req) {
-      if (req.method !== "GET" || !req.headers.accept?.includes("text/html")) return false;
-      const path = (req.url ?? "").split("?", 1)[0];
-      return path === options.endpoint || path === `${options.endpoint}/`;
-    },
-    async serve(req, res) {
-      if (!rendered) {
-        rendered = render();
-        // A failed render is logged and retried on the next visit.
-        rendered.catch(() => {
-          rendered = null;
-        });
-      }
-      let page: Awaited<typeof rendered>;
-      try {
-        page = await rendered;
-      } catch (error) {
-        options.log.error("rendering GraphiQL failed", { error });
-        res.writeHead(500, { "content-type": "text/plain" }).end("GraphiQL failed to render");
-        return;
-      }
-      const headers: Record<string, string> = {
-        "content-type": "text/html; charset=utf-8",
-        "cache-control": "no-cache",
-        etag: page.etag,
-        vary: "accept-encoding",
-        "content-security-policy": GRAPHIQL_CONTENT_SECURITY_POLICY,
-        "x-content-type-options": "nosniff",
+  function wanted(method: string | undefined, url: string, accept: string | null | undefined) {
+    if (method !== "GET" || !accept?.includes("text/html")) return false;
+    const path = url.split("?", 1)[0];
+    return path === options.endpoint || path === `${options.endpoint}/`;
+  }
+
+  async function reply(
+    ifNoneMatch: string | null | undefined,
+    acceptEncoding: string | null | undefined,
+  ): Promise<Reply> {
+    if (!rendered) {
+      rendered = render();
+      // A failed render is logged and retried on the next visit.
+      rendered.catch(() => {
+        rendered = null;
+      });
+    }
+    let page: Awaited<typeof rendered>;
+    try {
+      page = await rendered;
+    } catch (error) {
+      options.log.error("rendering GraphiQL failed", { error });
+      return {
+        status: 500,
+        headers: { "content-type": "text/plain" },
+        body: "GraphiQL failed to render",
       };
-      if (req.headers["if-none-match"] === page.etag) {
-        res.writeHead(304, headers).end();
-        return;
-      }
-      const compressed = acceptsGzip(req.headers["accept-encoding"]);
-      const body = compressed ? page.gzipped : page.html;
-      if (compressed) headers["content-encoding"] = "gzip";
-      headers["content-length"] = String(body.length);
-      res.writeHead(200, headers).end(body);
+    }
+    const headers: Record<string, string> = {
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-cache",
+      etag: page.etag,
+      vary: "accept-encoding",
+      "content-security-policy": GRAPHIQL_CONTENT_SECURITY_POLICY,
+      "x-content-type-options": "nosniff",
+    };
+    if (ifNoneMatch === page.etag) return { status: 304, headers, body: null };
+    const compressed = acceptsGzip(acceptEncoding ?? undefined);
+    const body = compressed ? page.gzipped : page.html;
+    if (compressed) headers["content-encoding"] = "gzip";
+    headers["content-length"] = String(body.length);
+    return { status: 200, headers, body };
+  }
+
+  return {
+    wants: (req) => wanted(req.method, req.url ?? "", req.headers.accept),
+    async serve(req, res) {
+      const { status, headers, body } = await reply(
+        req.headers["if-none-match"],
+        req.headers["accept-encoding"],
+      );
+      res.writeHead(status, headers).end(body ?? undefined);
+    },
+    respond(request) {
+      const url = new URL(request.url);
+      if (!wanted(request.method, url.pathname, request.headers.get("accept"))) return null;
+      return reply(
+        request.headers.get("if-none-match"),
+        request.headers.get("accept-encoding"),
+      ).then(
+        // The page's Buffers are Uint8Arrays over plain ArrayBuffers (Buffer.from, gzip).
+        ({ status, headers, body }) =>
+          new Response(body as Uint8Array<ArrayBuffer> | string | null, { status, headers }),
+      );
     },
   };
 }

@@ -192,7 +192,10 @@ export function createExecutor(deps: ExecutorDeps) {
       const fresh = claimed.threadFresh || (run.onCompletion !== null && run.attempt === 1);
       // Only "sync" durability waits for each checkpoint's WAL flush; the run's end waits for all.
       const waitForFlush = run.durability === "SYNC";
-      view = new RunCheckpointView(deps.checkpointer, run.threadId, { fresh, waitForFlush });
+      // Fenced by the lease: once another worker took the run over, nothing more of this
+      // attempt lands, even before it learns so (see RunLease).
+      const lease = { runId, owner };
+      view = new RunCheckpointView(deps.checkpointer, run.threadId, { fresh, waitForFlush, lease });
       graph = await graphFor(run, config, view);
       // A retried attempt whose run already checkpointed resumes from there: LangGraph sees the
       // same run_id in the latest checkpoint and continues instead of starting over.
@@ -349,7 +352,10 @@ export function createExecutor(deps: ExecutorDeps) {
       sink?.ended(ended !== null);
       if (ended === null) deps.runs.forgetOutcome(run.id);
     }
-    if (!ended) return; // Another worker took the run over (our lease had lapsed).
+    if (!ended) {
+      deps.log.info("another worker took the run over; this attempt stops", { runId: run.id });
+      return;
+    }
     // The end was announced at commit; local listeners hear it now (NOTIFY's echo may lag).
     deps.runs.announceLocally({ runId: run.id, kind: "ended" });
   }

@@ -1,21 +1,31 @@
-import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
 import type pg from "pg";
 import type PgBoss from "pg-boss";
 import type { Database } from "../db/database.ts";
 import { FIRST_EVENT_BLOCK } from "../db/sql/events.ts";
 import * as sql from "../db/sql/runs.ts";
+import { forgetDeadWorkers, lostRunsExist } from "../db/sql/workers.ts";
 import type { Logger } from "../log.ts";
 import { type Boss, inTransaction, RUN_QUEUE, type RunJob } from "../queue/boss.ts";
 import { createFetchLoop } from "../queue/fetch-loop.ts";
 import type { Notifier } from "../queue/notifier.ts";
 import type { Executor, StopReason } from "./executor.ts";
 import type { CancelAction, LocalSlot, RunControl, RunService } from "./service.ts";
+import { createWorkerIdentity } from "./worker-identity.ts";
+
+/**
+ * How often every worker process looks for runs that lost their worker (a cheap statement; see
+ * lostRunsExist): a worker that dies is noticed within about this long, not a lease period.
+ */
+const LOST_RUNS_CHECK_MS = 1000;
 
 export interface RunWorkerOptions {
   /** Runs executed at once by this process. */
   concurrency: number;
-  /** How long a lease holds without renewal; a run whose lease lapses is resumed elsewhere. */
+  /**
+   * How long a lease holds without renewal; a run whose lease lapses is resumed elsewhere. Only
+   * a worker that hangs while connected needs it: one whose process or connection ends is
+   * noticed by its database session ending (see worker-identity.ts).
+   */
   leaseSeconds: number;
   /** A run still going after this long ends TIMEOUT. */
   runTimeoutSeconds: number;
@@ -42,8 +52,22 @@ export function createRunWorker(deps: {
 }) {
   const { pool } = deps.db;
   const { boss, notifier, log, options } = deps;
-  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
-  const active = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  const identity = createWorkerIdentity({
+    url: deps.db.url,
+    log,
+    onLost: (owner) => {
+      for (const execution of active) {
+        if (execution.owner === owner) stopExecution(execution, { kind: "shutdown" });
+      }
+    },
+    onRestored: () => void kick(),
+  });
+  /**
+   * Executions in this process. Usually one per run; but after this process lost its identity,
+   * a run it was executing may be claimed again under the new one while the old execution still
+   * winds down (fenced off: it writes nothing more).
+   */
+  const active = new Set<Execution>();
   const timers: NodeJS.Timeout[] = [];
   const unsubscribe: Array<() => void> = [];
   /** Direct claims of announced runs in flight (they hold a slot). */
@@ -51,9 +75,18 @@ export function createRunWorker(deps: {
   let stopping = false;
   let dueTimer: NodeJS.Timeout | null = null;
 
+  function stopExecution(execution: Execution, reason: StopReason) {
+    if (!execution.controller.signal.aborted) execution.controller.abort(reason);
+  }
+
   function abort(runId: string, reason: StopReason) {
-    const entry = active.get(runId);
-    if (entry && !entry.controller.signal.aborted) entry.controller.abort(reason);
+    for (const execution of active) if (execution.runId === runId) stopExecution(execution, reason);
+  }
+
+  /** Slots free for new runs: none while this process has no identity to claim them under. */
+  function freeSlots(): number {
+    if (identity.current() === null) return 0;
+    return options.concurrency - active.size - claiming;
   }
 
   /**
@@ -66,7 +99,7 @@ export function createRunWorker(deps: {
     boss,
     queue: RUN_QUEUE,
     log,
-    free: () => options.concurrency - active.size - claiming,
+    free: freeSlots,
     start: (job) => start(job.id, job.data.runId),
     whenEmpty: (reason) => (reason === "finished" ? Promise.resolve() : scheduleDue()),
   });
@@ -91,7 +124,9 @@ export function createRunWorker(deps: {
     execute(claimed, { id: jobId, fetched: true });
   }
 
-  function claim(runId: string) {
+  async function claim(runId: string) {
+    const owner = identity.current();
+    if (owner === null) return null;
     return sql.claimRun(pool, runId, owner, options.leaseSeconds, FIRST_EVENT_BLOCK);
   }
 
@@ -104,7 +139,7 @@ export function createRunWorker(deps: {
    */
   async function claimAnnounced(runId: string, jobId: string) {
     if (stopping) return;
-    if (active.size + claiming >= options.concurrency) {
+    if (freeSlots() <= 0) {
       queue.markBehind();
       return;
     }
@@ -124,7 +159,8 @@ export function createRunWorker(deps: {
    * transaction, executing it once that commits, freed if it turns out not to be claimable.
    */
   function reserve(): LocalSlot | null {
-    if (stopping || active.size + claiming >= options.concurrency) return null;
+    const owner = identity.current();
+    if (stopping || owner === null || freeSlots() <= 0) return null;
     claiming++;
     let held = true;
     const free = () => {
@@ -154,6 +190,8 @@ export function createRunWorker(deps: {
    */
   function execute(claimed: sql.ClaimedRun, job: { id: string; fetched: boolean } | null) {
     const runId = claimed.run.id;
+    // The owner it was claimed under, which fences everything it writes (see RunLease).
+    const owner = claimed.run.leaseOwner ?? "";
     const controller = new AbortController();
     const timeout = setTimeout(
       () => abort(runId, { kind: "timeout" }),
@@ -178,17 +216,20 @@ export function createRunWorker(deps: {
       })
       .finally(async () => {
         clearTimeout(timeout);
-        active.delete(runId);
+        active.delete(execution);
         if (!jobSettled) await settleJob().catch(() => undefined);
         if (queue.isBehind()) void kick("finished");
       });
-    active.set(runId, { controller, done });
+    const execution: Execution = { runId, owner, controller, done };
+    active.add(execution);
   }
 
   /** Keeps this worker's leases alive, and catches cancels whose notification was missed. */
   async function renew() {
-    const ids = [...active.keys()];
-    if (ids.length === 0) return;
+    const owner = identity.current();
+    // Runs claimed under an identity this process lost are being stopped (see onLost).
+    const ids = [...active].filter((e) => e.owner === owner).map((e) => e.runId);
+    if (owner === null || ids.length === 0) return;
     try {
       const held = await sql.renewLeases(pool, owner, ids, options.leaseSeconds);
       const heldIds = new Set(held.map((r) => r.id));
@@ -207,8 +248,9 @@ export function createRunWorker(deps: {
   }
 
   /**
-   * Any process may find runs whose worker died: they go back to the queue (resuming from their
-   * last checkpoint) until they have used their attempts.
+   * Any process may find runs whose worker is gone (its session ended, or it hangs past its
+   * lease): they go back to the queue (resuming from their last checkpoint) until they have used
+   * their attempts.
    */
   async function reap() {
     try {
@@ -228,6 +270,8 @@ export function createRunWorker(deps: {
             log.warn("run lost its worker; resuming it from its last checkpoint", {
               runId: lapsed.id,
               attempt: lapsed.attempt,
+              // "session": its worker's database session ended; "lease": it stopped renewing.
+              cause: lapsed.cause,
             });
           }
           await deps.runs.dispatchNext(client, lapsed.thread_id);
@@ -239,11 +283,34 @@ export function createRunWorker(deps: {
     }
   }
 
+  let checking = false;
+  /** The check every process makes about once a second; a transaction only when it finds one. */
+  async function reapIfLost() {
+    if (checking) return;
+    checking = true;
+    try {
+      if (await lostRunsExist(pool)) await reap();
+    } catch (error) {
+      log.warn("looking for runs that lost their worker failed", { error });
+    } finally {
+      checking = false;
+    }
+  }
+
+  async function forgetDead() {
+    await forgetDeadWorkers(pool).catch((error) =>
+      log.warn("removing dead workers failed", { error }),
+    );
+  }
+
   return {
-    owner,
-    activeRuns: () => [...active.keys()],
+    /** The owner this process claims runs as now (null while it has none). */
+    owner: () => identity.current(),
+    activeRuns: () => [...new Set([...active].map((e) => e.runId))],
 
     async start() {
+      // Before anything is claimed: every run this process holds is under a live lock.
+      await identity.start();
       deps.runs.attachLocalWorker({ reserve });
       unsubscribe.push(
         notifier.on(sql.RUNS_CHANNEL, (payload) => {
@@ -262,7 +329,8 @@ export function createRunWorker(deps: {
       timers.push(
         setInterval(() => void kick(), 1000),
         setInterval(() => void renew(), renewEvery),
-        setInterval(() => void reap(), Math.max(500, options.leaseSeconds * 500)),
+        setInterval(() => void reapIfLost(), LOST_RUNS_CHECK_MS),
+        setInterval(() => void forgetDead(), Math.max(500, options.leaseSeconds * 500)),
       );
       await reap();
       await kick();
@@ -279,17 +347,27 @@ export function createRunWorker(deps: {
       for (const timer of timers) clearInterval(timer);
       if (dueTimer) clearTimeout(dueTimer);
       for (const off of unsubscribe) off();
-      const all = () => Promise.all([...active.values()].map((a) => a.done));
+      const all = () => Promise.all([...active].map((e) => e.done));
       const graceful = await Promise.race([
         all().then(() => true),
         new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref()),
       ]);
       if (!graceful) {
-        for (const id of active.keys()) abort(id, { kind: "shutdown" });
+        for (const execution of active) stopExecution(execution, { kind: "shutdown" });
         await all();
       }
+      // Last: while it is held, no other process takes over what this one still executes.
+      await identity.stop();
     },
   };
+}
+
+interface Execution {
+  runId: string;
+  /** The identity it was claimed under. */
+  owner: string;
+  controller: AbortController;
+  done: Promise<void>;
 }
 
 export type RunWorker = ReturnType<typeof createRunWorker>;

@@ -10,6 +10,8 @@ export interface GraphQLContext {
   services: Services;
   /** Aborted when the client goes away, so waiting resolvers stop waiting. */
   signal?: AbortSignal;
+  /** Request headers a run created by this request gets in config.configurable. */
+  runHeaders: Readonly<Record<string, string>>;
 }
 
 export const builder = new SchemaBuilder<{

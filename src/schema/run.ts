@@ -214,13 +214,35 @@ const CancelRunsInput = builder.inputType("CancelRunsInput", {
   }),
 });
 
-/** RunInput as the service takes it (ids as strings). */
-export function runInputArg(input: typeof RunInput.$inferInput) {
+/** RunInput as the service takes it (ids as strings), with the request's run headers. */
+export function runInputArg(
+  input: typeof RunInput.$inferInput,
+  headers: Readonly<Record<string, string>>,
+) {
   return {
     ...input,
+    config: withHeaders(input.config, headers),
     threadId: input.threadId == null ? null : String(input.threadId),
     assistantId: String(input.assistantId),
   };
+}
+
+/**
+ * The headers langgraph.json's http.configurable_headers copies into config.configurable, over
+ * the client's own values (as on LangGraph Platform). A config or configurable that is not an
+ * object is left for the service to refuse.
+ */
+function withHeaders(config: unknown, headers: Readonly<Record<string, string>>): unknown {
+  if (Object.keys(headers).length === 0) return config;
+  const given = config ?? {};
+  if (!isPlainObject(given)) return config;
+  const configurable = given.configurable ?? {};
+  if (!isPlainObject(configurable)) return config;
+  return { ...given, configurable: { ...configurable, ...headers } };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 builder.queryFields((t) => ({
@@ -239,7 +261,7 @@ builder.mutationFields((t) => ({
     description: "Start a background run; returns at once.",
     args: { input: t.arg({ type: RunInput, required: true }) },
     resolve: (_query, _root, { input }, ctx) =>
-      ctx.services.runs.create(ctx.caller, runInputArg(input)),
+      ctx.services.runs.create(ctx.caller, runInputArg(input, ctx.runHeaders)),
   }),
   waitRun: t.field({
     type: RunResult,
@@ -247,7 +269,7 @@ builder.mutationFields((t) => ({
       "Start a run and wait for its outcome. A stateless run with onCompletion DELETE is removed with its temporary thread when it ends; the result still carries it.",
     args: { input: t.arg({ type: RunInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      ctx.services.runs.createAndWait(ctx.caller, runInputArg(input), ctx.signal),
+      ctx.services.runs.createAndWait(ctx.caller, runInputArg(input, ctx.runHeaders), ctx.signal),
   }),
   cancelRun: t.field({
     type: Run,

@@ -314,7 +314,10 @@ builder.subscriptionFields((t) => ({
       "Start a run and stream it: RunStartedEvent, then events of the requested modes, then RunEndedEvent.",
     args: { input: t.arg({ type: RunInput, required: true }) },
     subscribe: (_root, { input }, ctx) =>
-      shareable(ctx, ctx.services.streams.streamRun(ctx.caller, runInputArg(input))),
+      shareable(
+        ctx,
+        ctx.services.streams.streamRun(ctx.caller, runInputArg(input, ctx.runHeaders)),
+      ),
     resolve: eventOrAccessLost,
   }),
   runEvents: t.field({

@@ -41,6 +41,32 @@ export interface BlobInput {
   baseHash: string | null;
 }
 
+/**
+ * A write of a run's attempt, fenced by its lease: it lands only while `owner` still holds the
+ * run RUNNING. Once another worker took the run over (see lockLapsedRuns), the old attempt's
+ * executor — which may not have noticed yet — writes nothing more.
+ */
+export interface RunLease {
+  runId: string;
+  owner: string;
+}
+
+/**
+ * The fence of a leased write: the run's row, key-share locked, if `owner` holds it. The lock
+ * orders the write against a takeover (which locks the row FOR UPDATE): a write in flight commits
+ * before the run is handed on, a later one finds it taken. Only short transactions that await
+ * nothing of this process's statement groups lock a run's row against it (a takeover, a cancel,
+ * a rollback, a thread's deletion), so a grouped write never waits on this process itself (see
+ * groupStatements).
+ */
+function heldRun(runParam: number): string {
+  return `held AS (
+  SELECT 1 FROM run WHERE id = $${runParam}::uuid AND lease_owner = $${runParam + 1}
+    AND status = 'RUNNING'
+  FOR KEY SHARE
+)`;
+}
+
 export interface PutCheckpointInput {
   threadId: string;
   checkpointNs: string;
@@ -54,6 +80,8 @@ export interface PutCheckpointInput {
   packed: Buffer;
   /** "off" commits without waiting for the WAL flush; null keeps the server's setting. */
   synchronousCommit: "on" | "off" | null;
+  /** Written only while this lease holds (see RunLease); null: unfenced. */
+  lease: RunLease | null;
 }
 
 /**
@@ -81,7 +109,15 @@ export function putCheckpoint(input: PutCheckpointInput): SqlStatement {
   ];
   for (const blob of input.blobs) for (const field of BLOB_FIELDS) values.push(field.of(blob));
   const rows = input.blobs.length;
-  return { name: `lgql_checkpoint_put_${rows}`, text: putCheckpointText(rows), values };
+  if (input.lease) {
+    values.push(input.lease.runId, input.lease.owner);
+    return {
+      name: `lgql_checkpoint_put_held_${rows}`,
+      text: putCheckpointText(rows, true),
+      values,
+    };
+  }
+  return { name: `lgql_checkpoint_put_${rows}`, text: putCheckpointText(rows, false), values };
 }
 
 /** A put's blob row as it travels: its columns in the VALUES list, with their casts. */
@@ -104,9 +140,10 @@ const BLOB_FIELDS: { column: string; type: "text" | "int"; of: (blob: BlobInput)
  * arrays unnested instead cost the server a parse of each array and node-pg an escaped literal
  * of each: ~6% of a put at 10 messages (measured without the WAL flush).
  */
-const putTexts = new Map<number, string>();
-function putCheckpointText(rows: number): string {
-  let text = putTexts.get(rows);
+const putTexts = new Map<string, string>();
+function putCheckpointText(rows: number, leased: boolean): string {
+  const key = `${rows}${leased ? "held" : ""}`;
+  let text = putTexts.get(key);
   if (text !== undefined) return text;
   const row = (r: number) =>
     `(${BLOB_FIELDS.map((f, c) => `$${9 + r * BLOB_FIELDS.length + c}::${f.type}`).join(", ")})`;
@@ -114,11 +151,14 @@ function putCheckpointText(rows: number): string {
     rows === 0
       ? `(SELECT ${BLOB_FIELDS.map((f) => `NULL::${f.type}`).join(", ")} WHERE false)`
       : `(VALUES ${Array.from({ length: rows }, (_, r) => row(r)).join(", ")})`;
+  // A leased put's two parameters follow the blob rows' (see heldRun).
+  const fence = leased ? `${heldRun(9 + rows * BLOB_FIELDS.length)},\n` : "";
+  const ifHeld = leased ? "\n  WHERE EXISTS (SELECT 1 FROM held)" : "";
   text = `
 WITH commit_mode AS (
   SELECT set_config('synchronous_commit', $8::text, true) WHERE $8::text IS NOT NULL
 ),
-blobs AS (
+${fence}blobs AS (
   INSERT INTO checkpoint_blob
     (thread_id, checkpoint_ns, channel, version, kind, base_version, depth, length, type, blob,
      root_version, hash)
@@ -138,30 +178,32 @@ blobs AS (
       AND b.channel = i.channel AND b.version = i.base_version
       AND b.hash = decode(i.base_hash, 'hex')
     LIMIT 1
-  ) base ON i.kind = 'DELTA'
+  ) base ON i.kind = 'DELTA'${ifHeld}
   ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
   RETURNING channel, depth
 ),
 cp AS (
   INSERT INTO checkpoint
     (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-  VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
+  ${leased ? "SELECT " : "VALUES ("}$1, $2, $3, $4, $5::jsonb, $6::jsonb${leased ? ifHeld : ")"}
   ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
   DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 )
 SELECT
   coalesce(array_agg(channel ORDER BY channel), '{}') AS inserted_channels,
-  coalesce(array_agg(depth ORDER BY channel), '{}') AS inserted_depths,
+  coalesce(array_agg(depth ORDER BY channel), '{}') AS inserted_depths,${leased ? "\n  EXISTS (SELECT 1 FROM held) AS held," : ""}
   -- Referenced so that it runs (a data-modifying CTE like cp runs unreferenced).
   (SELECT count(*) FROM commit_mode)::int AS commit_mode
 FROM blobs`;
-  putTexts.set(rows, text);
+  putTexts.set(key, text);
   return text;
 }
 
 export interface PutCheckpointResult {
   inserted_channels: string[];
   inserted_depths: number[];
+  /** A leased put's: false when the lease no longer holds and nothing was written. */
+  held?: boolean;
 }
 
 /** Whether putCheckpoint failed because a DELTA's base row is missing or differs. */
@@ -225,7 +267,8 @@ export interface WriteInput {
 /**
  * putWrites() in one statement. Special writes (negative idx, WRITES_IDX_MAP) replace an earlier
  * write of the same task; regular writes never overwrite (a retried task must not change what
- * was recorded), as PostgresSaver and MemorySaver do.
+ * was recorded), as PostgresSaver and MemorySaver do. With `lease`, written only while it holds
+ * (see RunLease): the statement then returns one row saying whether it did (`held`).
  */
 export function putWrites(
   threadId: string,
@@ -236,39 +279,56 @@ export function putWrites(
   writes: WriteInput[],
   packed: Buffer,
   synchronousCommit: "on" | "off" | null,
+  lease: RunLease | null = null,
 ): SqlStatement {
+  const values = [
+    threadId,
+    checkpointNs,
+    checkpointId,
+    taskId,
+    writes.map((w) => w.idx),
+    writes.map((w) => w.channel),
+    writes.map((w) => w.type),
+    writes.map((w) => w.offset),
+    writes.map((w) => w.size),
+    packed,
+    synchronousCommit,
+    taskPath,
+  ];
+  if (!lease) return { name: "lgql_checkpoint_put_writes", text: PUT_WRITES, values };
   return {
-    name: "lgql_checkpoint_put_writes",
-    text: `
-WITH commit_mode AS (
-  SELECT set_config('synchronous_commit', $11::text, true) WHERE $11::text IS NOT NULL
-)
-INSERT INTO checkpoint_write
+    name: "lgql_checkpoint_put_writes_held",
+    text: PUT_WRITES_HELD,
+    values: [...values, lease.runId, lease.owner],
+  };
+}
+
+const writesInsert = (ifHeld: string) => `INSERT INTO checkpoint_write
   (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
 SELECT $1, $2, $3, $4, $12, t.idx, t.channel, t.type,
        substring($10::bytea FROM t.off + 1 FOR t.size)
 FROM unnest($5::int[], $6::text[], $7::text[], $8::int[], $9::int[]) AS t(idx, channel, type, off, size)
-WHERE (SELECT count(*) FROM commit_mode) >= 0
+WHERE (SELECT count(*) FROM commit_mode) >= 0${ifHeld}
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob,
               task_path = EXCLUDED.task_path
-WHERE EXCLUDED.idx < 0`,
-    values: [
-      threadId,
-      checkpointNs,
-      checkpointId,
-      taskId,
-      writes.map((w) => w.idx),
-      writes.map((w) => w.channel),
-      writes.map((w) => w.type),
-      writes.map((w) => w.offset),
-      writes.map((w) => w.size),
-      packed,
-      synchronousCommit,
-      taskPath,
-    ],
-  };
-}
+WHERE EXCLUDED.idx < 0`;
+
+const COMMIT_MODE = `commit_mode AS (
+  SELECT set_config('synchronous_commit', $11::text, true) WHERE $11::text IS NOT NULL
+)`;
+
+const PUT_WRITES = `
+WITH ${COMMIT_MODE}
+${writesInsert("")}`;
+
+const PUT_WRITES_HELD = `
+WITH ${COMMIT_MODE},
+${heldRun(13)},
+written AS (
+${writesInsert(" AND EXISTS (SELECT 1 FROM held)")}
+)
+SELECT EXISTS (SELECT 1 FROM held) AS held`;
 
 /**
  * The order of a checkpoint's writes: LangGraph's writesSortKey (task path, task id, idx), the

@@ -81,9 +81,14 @@ export async function reserveIds(db: Queryable, count: number): Promise<number[]
 /** Event ids a run's claim reserves for its attempt (see `lgql_claim_run`); more come in blocks. */
 export const FIRST_EVENT_BLOCK = 64;
 
-/** What an append writes: `held` guards it by the run's lease when $2 (the owner) is set. */
+/**
+ * What an append writes: `held` guards it by the run's lease when $2 (the owner) is set. Its
+ * key-share lock orders the append against a takeover (see lockLapsedRuns): one in flight
+ * commits first, one after finds the run taken.
+ */
 const APPEND = `WITH held AS (
        SELECT 1 FROM run WHERE id = $1::uuid AND lease_owner = $2 AND status = 'RUNNING'
+       FOR KEY SHARE
      ), ins AS (
        INSERT INTO run_event (id, run_id, thread_id, kind, namespace, payload)
        SELECT e.id, $1::uuid, $3::uuid, e.kind, e.namespace, coalesce(e.payload, '{}'::jsonb)

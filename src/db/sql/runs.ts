@@ -4,6 +4,7 @@ import { isUuid } from "../../validation.ts";
 import { FIRST_EVENT_BLOCK } from "./events.ts";
 import { storableJson } from "./json.ts";
 import { type ExecutionRun, executionRun, rowToRun } from "./reads.ts";
+import { workerLost } from "./workers.ts";
 
 /**
  * The run engine's SQL. Correctness lives here, in the database: a partial unique index allows one
@@ -205,18 +206,25 @@ export interface LapsedRun {
   id: string;
   thread_id: string;
   attempt: number;
+  /** How its worker was found gone: its session ended, or (hung while connected) its lease lapsed. */
+  cause: "session" | "lease";
 }
 
 /**
- * Running runs whose worker stopped renewing its lease (it crashed or hung). Locked so that of
- * several processes reaping at once, each lapsed run is handled by one.
+ * Running runs that lost their worker (see workerLost): it died or lost its connection, or it
+ * hangs past its lease. Locked so that of several processes reaping at once, each run is handled
+ * by one; and, as a run's executor takes a key-share lock on the run with every checkpoint and
+ * event it writes (see the fences in checkpoint.ts and events.ts), taking a run over waits for a
+ * write of the old attempt in flight, and any later one finds the run no longer its own.
  */
 export async function lockLapsedRuns(client: pg.PoolClient, limit: number): Promise<LapsedRun[]> {
   const { rows } = await client.query<LapsedRun>({
     name: "lgql_lock_lapsed_runs",
-    text: `SELECT id::text, thread_id::text, attempt FROM run
-     WHERE status = 'RUNNING' AND lease_expires_at < now()
-     ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+    text: `SELECT r.id::text, r.thread_id::text, r.attempt,
+       CASE WHEN r.lease_expires_at < now() THEN 'lease' ELSE 'session' END AS cause
+     FROM run r
+     WHERE r.status = 'RUNNING' AND ${workerLost("r")}
+     ORDER BY r.lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
     values: [limit],
   });
   return rows;
