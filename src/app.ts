@@ -27,7 +27,7 @@ import {
 import { createCronScheduler } from "./crons/scheduler.ts";
 import { type Database, migrate, openDatabase, resolveServer } from "./db/database.ts";
 import { CRONS_CHANNEL } from "./db/sql/crons.ts";
-import { RUN_EVENTS_CHANNEL } from "./db/sql/events.ts";
+import { RUN_EVENTS_CHANNEL, THREAD_ACCESS_CHANNEL } from "./db/sql/events.ts";
 import { RUN_CONTROL_CHANNEL, RUNS_CHANNEL } from "./db/sql/runs.ts";
 import { WEBHOOKS_CHANNEL } from "./db/sql/webhooks.ts";
 import { DomainError, UnauthenticatedError } from "./errors.ts";
@@ -82,7 +82,7 @@ export function buildApp(deps: {
   const security = deps.security ?? DEFAULT_SECURITY;
   const routes = deps.routes ?? DEFAULT_ROUTES;
   const userApp = deps.userApp ?? null;
-  const fullSchema = buildSchema();
+  const fullSchema = buildSchema({ maxJsonDepth: security.maxJsonDepth });
   const disabled = disabledRootFields(fullSchema, routes.disabled);
   const cors = corsSetting(security.corsOrigins, routes.cors);
   const pickRunHeaders = createRunHeaderPicker(routes.configurableHeaders);
@@ -535,6 +535,7 @@ export async function startServer(
         CRONS_CHANNEL,
         WEBHOOKS_CHANNEL,
         RUN_EVENTS_CHANNEL,
+        THREAD_ACCESS_CHANNEL,
       ],
       log,
     });

@@ -169,6 +169,8 @@ export interface SecurityConfig {
   maxTokens: number;
   maxCost: number;
   maxDirectives: number;
+  /** Levels of objects and arrays a JSON argument may nest (checked before any resolver). */
+  maxJsonDepth: number;
 }
 
 /** The surface when nothing is configured: open, with limits no real client reaches. */
@@ -184,7 +186,14 @@ export const DEFAULT_SECURITY: SecurityConfig = {
   maxTokens: 5000,
   maxCost: 20_000,
   maxDirectives: 50,
+  // LangGraph payloads nest about ten levels (state > messages > message > content blocks >
+  // tool-call args); a JSON Schema in a config, a few tens. Far deeper values are hostile, and
+  // some thousands of levels overflow a stack on their way to jsonb.
+  maxJsonDepth: 100,
 };
+
+/** Above this, JSON.stringify and PostgreSQL's jsonb parser come close to their stack limits. */
+const MAX_JSON_DEPTH_CEILING = 1000;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -345,6 +354,7 @@ const envSchema = z.object({
   GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(10).optional(),
   GRAPHQL_MAX_COST: z.coerce.number().int().min(1).optional(),
   GRAPHQL_MAX_DIRECTIVES: z.coerce.number().int().min(0).optional(),
+  MAX_JSON_DEPTH: z.coerce.number().int().min(1).max(MAX_JSON_DEPTH_CEILING).optional(),
 });
 
 export interface LoadConfigOptions {
@@ -457,6 +467,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       maxTokens: parsedEnv.data.GRAPHQL_MAX_TOKENS ?? DEFAULT_SECURITY.maxTokens,
       maxCost: parsedEnv.data.GRAPHQL_MAX_COST ?? DEFAULT_SECURITY.maxCost,
       maxDirectives: parsedEnv.data.GRAPHQL_MAX_DIRECTIVES ?? DEFAULT_SECURITY.maxDirectives,
+      maxJsonDepth: parsedEnv.data.MAX_JSON_DEPTH ?? DEFAULT_SECURITY.maxJsonDepth,
     },
     routes: readHttpSection(
       file.http,

@@ -60,3 +60,11 @@ export class OverloadedError extends DomainError {
     this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
+
+/**
+ * The client went away before its answer (a waited run it stopped waiting for). Not a domain
+ * error: nobody receives it, and it is nobody's fault.
+ */
+export class ClientGoneError extends Error {
+  override name = "ClientGoneError";
+}

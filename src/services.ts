@@ -127,7 +127,15 @@ export function createServices(deps: {
     webhookPolicy: deps.webhooks.urlPolicy,
     admission: deps.admission,
   });
-  const streams = createStreamService({ db, notifier, runs, threads, log, options: deps.streams });
+  const streams = createStreamService({
+    db,
+    notifier,
+    runs,
+    threads,
+    authz,
+    log,
+    options: deps.streams,
+  });
   const webhooks = createWebhookService({ db, boss, log, options: deps.webhooks });
   if (deps.sendWebhooks !== false) runHooks.onFinish.push(webhooks.onRunEnded);
   runHooks.onFinish.push(streams.onRunFinished);

@@ -57,7 +57,7 @@ import { streamClient, subscribe, type Transport } from "./stream-clients.ts";
  * the user's identity.
  */
 
-type User = "alice" | "bob" | "carol";
+type User = "alice" | "bob" | "carol" | "root";
 const tokenOf = (user: User) => ({ authorization: `Bearer token-${user}` });
 
 let server: TestServer;
@@ -570,3 +570,140 @@ describe.each<Transport>(["ws", "sse"])("subscriptions over %s", (transport) => 
     await client.dispose();
   });
 });
+
+describe("ownership cannot be handed over by an update", () => {
+  it("updateThread and updateAssistant keep the caller as owner, out of the other's lists", async () => {
+    const { createThread } = await ok("bob", CreateThreadDocument, { input: {} });
+    const { updateThread } = await ok("bob", UpdateThreadDocument, {
+      id: createThread.id,
+      metadata: { owner: "alice", topic: "planted" },
+    });
+    expect(updateThread.metadata).toMatchObject({ owner: "bob", topic: "planted" });
+    const alicesThreads = await ok("alice", ThreadsDocument, { first: 100 });
+    expect(alicesThreads.threads.nodes.map((n) => n.id)).not.toContain(createThread.id);
+
+    const { createAssistant } = await ok("bob", CreateAssistantDocument, {
+      input: { graphId: "whoami", name: "bob's prompt" },
+    });
+    const { updateAssistant } = await ok("bob", UpdateAssistantDocument, {
+      id: createAssistant.id,
+      input: { metadata: { owner: "alice" } },
+    });
+    expect(updateAssistant.metadata).toMatchObject({ owner: "bob" });
+    expect((await ok("alice", AssistantDocument, { id: createAssistant.id })).assistant).toBeNull();
+    const alicesAssistants = await ok("alice", AssistantsDocument, { first: 100 });
+    expect(alicesAssistants.assistants.nodes.map((n) => n.id)).not.toContain(createAssistant.id);
+  });
+});
+
+describe("the graphs' own assistants under the owner filter", () => {
+  it("are readable and runnable by every user, and writable by none", async () => {
+    for (const user of ["alice", "bob", "carol"] as const) {
+      expect((await ok(user, AssistantDocument, { id: "whoami" })).assistant?.graphId).toBe(
+        "whoami",
+      );
+    }
+    for (const user of ["alice", "bob"] as const) {
+      const { waitRun } = await ok(user, WaitRunDocument, {
+        input: { assistantId: "whoami", input: {} },
+      });
+      expect(waitRun.values).toMatchObject({ identity: user });
+    }
+    expect(
+      codeOf(await as("bob", UpdateAssistantDocument, { id: "whoami", input: { name: "mine" } })),
+    ).toBe("NOT_FOUND");
+  });
+});
+
+describe.each<Transport>(["ws", "sse"])(
+  "open streams lose a thread handed over, over %s",
+  (transport) => {
+    /** Root, an admin in the auth module, hands a thread to alice. */
+    async function handOver(threadId: string) {
+      await ok("root", UpdateThreadDocument, {
+        id: threadId,
+        metadata: { owner: "alice" },
+      });
+    }
+
+    /** Bob's thread, with one run of his done, and his threadEvents subscription that saw it. */
+    async function bobWatching() {
+      const { createThread } = await ok("bob", CreateThreadDocument, { input: {} });
+      const threadId = createThread.id;
+      const client = streamClient(transport, server, tokenOf("bob"));
+      const watching = subscribe(client, ThreadEventsDocument, { threadId });
+      const { waitRun } = await ok("bob", WaitRunDocument, {
+        input: { threadId, assistantId: "whoami", input: {} },
+      });
+      await watching.until(
+        (events) => events.some((e) => e.__typename === "RunEndedEvent"),
+        "bob's own run",
+      );
+      expect(watching.events.every((e) => e.runId === waitRun.run.id)).toBe(true);
+      return { threadId, client, watching };
+    }
+
+    it("threadEvents ends with NOT_FOUND and delivers none of the new owner's run", async () => {
+      const { threadId, client, watching } = await bobWatching();
+      const seen = watching.events.length;
+      await handOver(threadId);
+      const { waitRun } = await ok("alice", WaitRunDocument, {
+        input: { threadId, assistantId: "whoami", input: {} },
+      });
+      await watching.completed;
+      expect(watching.events.slice(seen)).toEqual([]);
+      expect(watching.events.some((e) => e.runId === waitRun.run.id)).toBe(false);
+      expect(watching.errors.map((e) => e.extensions)).toEqual([
+        { code: "NOT_FOUND", field: "threadId" },
+      ]);
+      await client.dispose();
+    });
+
+    it("a change made behind the server's back is caught at the thread's next run", async () => {
+      const { threadId, client, watching } = await bobWatching();
+      const seen = watching.events.length;
+      // No announcement: only the check before a new run's first event can notice.
+      await pool.query(
+        `UPDATE thread SET metadata = metadata || '{"owner": "alice"}' WHERE id = $1`,
+        [threadId],
+      );
+      const { waitRun } = await ok("alice", WaitRunDocument, {
+        input: { threadId, assistantId: "whoami", input: {} },
+      });
+      await watching.completed;
+      expect(watching.events.slice(seen)).toEqual([]);
+      expect(watching.events.some((e) => e.runId === waitRun.run.id)).toBe(false);
+      expect(watching.errors.map((e) => e.extensions?.code)).toEqual(["NOT_FOUND"]);
+      await client.dispose();
+    });
+
+    it("runEvents of a run in flight ends with NOT_FOUND once its thread is handed over", async () => {
+      const { createThread } = await ok("bob", CreateThreadDocument, { input: {} });
+      const threadId = createThread.id;
+      const { createRun } = await ok("bob", CreateRunDocument, {
+        input: {
+          threadId,
+          assistantId: "slow",
+          input: {},
+          config: { configurable: { steps: 20, delayMs: 80 } },
+        },
+      });
+      const client = streamClient(transport, server, tokenOf("bob"));
+      const watching = subscribe(client, RunEventsDocument, { runId: createRun.id });
+      await watching.until(
+        (events) => events.some((e) => e.__typename === "ValuesEvent"),
+        "the run's first values",
+      );
+      await handOver(threadId);
+      await watching.completed;
+      expect(watching.errors.map((e) => e.extensions)).toEqual([
+        { code: "NOT_FOUND", field: "runId" },
+      ]);
+      expect(watching.events.some((e) => e.__typename === "RunEndedEvent")).toBe(false);
+      await client.dispose();
+      // The run itself goes on.
+      const { runResult } = await ok("root", RunResultDocument, { id: createRun.id, wait: true });
+      expect(runResult?.run.status).toBe("SUCCESS");
+    });
+  },
+);

@@ -105,6 +105,17 @@ describe("loadConfig", () => {
       expect(() => loadConfig({ argv: ["--config", file], env })).toThrow(key);
     }
   });
+
+  it("reads MAX_JSON_DEPTH, 100 by default, refusing what would let a value overflow a stack", async () => {
+    const file = await configFile({ graphs: { a: "./a.ts:g" } });
+    const load = (env: Record<string, string>) => loadConfig({ argv: ["--config", file], env });
+    expect(load({}).security.maxJsonDepth).toBe(100);
+    expect(load({ MAX_JSON_DEPTH: "300" }).security.maxJsonDepth).toBe(300);
+    for (const bad of ["0", "1001", "deep"]) {
+      expect(() => load({ MAX_JSON_DEPTH: bad })).toThrow(ConfigError);
+      expect(() => load({ MAX_JSON_DEPTH: bad })).toThrow("MAX_JSON_DEPTH");
+    }
+  });
 });
 
 /** The platform's `${{ env.NAME }}` placeholder of webhooks.headers. */

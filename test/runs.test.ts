@@ -197,7 +197,7 @@ describe("runs on a thread", () => {
       [
         { threadId, input: {}, assistantId: "slow", checkpoint: { checkpointNs: "\u0000" } },
         "BAD_USER_INPUT",
-        "input.checkpoint",
+        "input.checkpoint.checkpointNs",
       ],
     ];
     for (const [input, code, field] of cases) {

@@ -98,10 +98,14 @@ export function createAssistantService(deps: {
   ): Promise<Assistant | null> {
     const id = resolveId(idOrGraphId);
     if (!id) return null;
-    const scope = await authz.authorize(caller, "assistants", action, {
-      assistant_id: id,
-      ...value,
-    });
+    // The handler gets `value` itself, so what it sets (an owner stamped on an update) is what
+    // the caller stores.
+    const scope = await authz.authorize(
+      caller,
+      "assistants",
+      action,
+      Object.assign(value, { assistant_id: id }),
+    );
     return assistantById(pool, id, scope);
   }
 

@@ -81,7 +81,14 @@ export function createCronService(deps: {
   ): Promise<Cron | null> {
     if (!isUuid(id)) return null;
     const cronId = id.toLowerCase();
-    const scope = await authz.authorize(caller, "crons", action, { cron_id: cronId, ...value });
+    // The handler gets `value` itself, so what it sets (an owner stamped on an update) is what
+    // the caller stores.
+    const scope = await authz.authorize(
+      caller,
+      "crons",
+      action,
+      Object.assign(value, { cron_id: cronId }),
+    );
     if (scope && (await idsInScope(pool, "cron", [cronId], scope)).length === 0) return null;
     return prisma.cron.findUnique({ where: { id: cronId } });
   }

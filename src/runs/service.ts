@@ -10,6 +10,7 @@ import { runById, runStatus } from "../db/sql/reads.ts";
 import * as sql from "../db/sql/runs.ts";
 import { idsInScope, runsPage, runsPagesBy } from "../db/sql/search.ts";
 import {
+  ClientGoneError,
   ConflictError,
   ForbiddenError,
   InvalidInputError,
@@ -265,7 +266,8 @@ export function createRunService(deps: {
       const offReconnect = notifier.on("reconnected", () => void check());
       // A safety net only: ends are announced; this catches one lost with a dropped connection.
       const poll = setInterval(() => void check(), 5000);
-      const onAbort = () => finish(signal?.reason ?? new Error("aborted"));
+      const onAbort = () =>
+        finish(new ClientGoneError("the client stopped waiting", { cause: signal?.reason }));
       if (signal?.aborted) onAbort();
       else signal?.addEventListener("abort", onAbort);
       stop = () => finish();
@@ -309,16 +311,37 @@ export function createRunService(deps: {
     };
   }
 
+  /**
+   * The nodes `command.goto` names, in LangGraph's forms: a node name, a Send `{node, args}`, or
+   * a list of either. A name LangGraph does not know would be dropped without a word.
+   */
+  function gotoNodes(goto: unknown): string[] {
+    if (goto == null) return [];
+    const targets = Array.isArray(goto) ? goto : [goto];
+    return targets.map((target, index) => {
+      if (typeof target === "string") return target;
+      const node = (target as { node?: unknown } | null)?.node;
+      if (typeof node === "string") return node;
+      const at = Array.isArray(goto) ? `input.command.goto[${index}]` : "input.command.goto";
+      throw new InvalidInputError(
+        `${at} must be a node name or a Send {node, args}, got ${JSON.stringify(target)}`,
+        { field: "input.command.goto" },
+      );
+    });
+  }
+
   async function checkNodes(
     graphId: string,
     field: string,
     names: readonly string[] | null | undefined,
+    /** interruptBefore/After's "*": every node. */
+    wildcard = true,
   ) {
     if (!names?.length) return;
     const graph = await deps.graphs.get(graphId, {});
     const known = new Set(Object.keys(graph.nodes));
     for (const name of names) {
-      if (name !== "*" && !known.has(name)) {
+      if (!(wildcard && name === "*") && !known.has(name)) {
         throw new InvalidInputError(
           `${field}: graph "${graphId}" has no node "${name}" (nodes: ${[...known].filter((n) => !n.startsWith("__")).join(", ")})`,
           { field },
@@ -340,9 +363,11 @@ export function createRunService(deps: {
     const { assistant, stamp: assistantStamp } = found;
     const validated = validate(input);
     const { config, context } = validated;
+    const gotos = gotoNodes(input.command?.goto);
     try {
       await checkNodes(assistant.graphId, "input.interruptBefore", input.interruptBefore);
       await checkNodes(assistant.graphId, "input.interruptAfter", input.interruptAfter);
+      await checkNodes(assistant.graphId, "input.command.goto", gotos, false);
     } catch (error) {
       // The graph as remembered lacks a node: the assistant's graph may have changed since.
       if (assistantStamp !== null) throw new StaleAssistant();
@@ -431,6 +456,23 @@ export function createRunService(deps: {
         if (!thread || !inScope(thread.metadata, scope)) {
           throw new NotFoundError(`thread "${threadId}" not found`, { field: "input.threadId" });
         }
+        // LangGraph would start from an empty state, dropping the thread's history from its
+        // current state without a word.
+        const from = input.checkpoint;
+        if (
+          from?.checkpointId &&
+          !(await sql.checkpointExists(
+            client,
+            threadId,
+            from.checkpointNs ?? "",
+            from.checkpointId,
+          ))
+        ) {
+          throw new NotFoundError(
+            `thread "${threadId}" has no checkpoint "${from.checkpointId}"${from.checkpointNs ? ` in namespace "${from.checkpointNs}"` : ""}`,
+            { field: "input.checkpoint.checkpointId" },
+          );
+        }
         const waiting = thread.status === "INTERRUPTED";
         const inFlight = await sql.inFlightRuns(client, threadId);
         first = inFlight.length === 0;
@@ -506,19 +548,20 @@ export function createRunService(deps: {
      * BEGIN and COMMIT round trips: stateless (nothing else to do, no lock to take), or on a
      * thread found idle under its lock (nothing to supersede or wait for). Null, with nothing
      * written, when the thread is not idle or does not exist, or the remembered assistant
-     * changed: the general path then decides. Auth filters on the thread are checked on the
-     * general path.
+     * changed: the general path then decides. Auth filters on the thread, and the checkpoint a
+     * run starts from, are checked on the general path.
      */
     const unscoped = scope === null || Object.keys(scope).length === 0;
-    const insertClaimedAlone = input.afterSeconds
-      ? null
-      : stateless
-        ? (claim: sql.CreationClaim, durable: boolean) =>
-            sql.insertRunWithThread(pool, newRun(), newThread, null, claim, { durable })
-        : unscoped
+    const insertClaimedAlone =
+      input.afterSeconds || input.checkpoint?.checkpointId
+        ? null
+        : stateless
           ? (claim: sql.CreationClaim, durable: boolean) =>
-              sql.insertRunOnIdleThread(pool, newRun(), assistant.graphId, claim, { durable })
-          : null;
+              sql.insertRunWithThread(pool, newRun(), newThread, null, claim, { durable })
+          : unscoped
+            ? (claim: sql.CreationClaim, durable: boolean) =>
+                sql.insertRunOnIdleThread(pool, newRun(), assistant.graphId, claim, { durable })
+            : null;
     return { runId, insert, insertClaimedAlone, afterCommit };
   }
 

@@ -1,6 +1,6 @@
 import { type ExecutionResult, type FormattedExecutionResult, GraphQLError } from "graphql";
 import { createGraphQLError, type Plugin } from "graphql-yoga";
-import { DomainError, OverloadedError } from "../errors.ts";
+import { ClientGoneError, DomainError, OverloadedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 type GraphQLErrorLike = Error & {
@@ -53,6 +53,15 @@ export function createMaskError(log: Logger) {
       const source = (original as GraphQLErrorLike | undefined) ?? located;
       if (source.extensions?.code) return source;
       return withCode(source, "BAD_USER_INPUT", located);
+    }
+    if (original instanceof ClientGoneError) {
+      // What a client that left is sent goes nowhere; its leaving is routine.
+      log.debug("client went away before its answer", { path: located?.path?.join(".") });
+      return new GraphQLError(original.message, {
+        nodes: located?.nodes,
+        path: located?.path,
+        extensions: { code: "CLIENT_CLOSED_REQUEST" },
+      });
     }
     log.error("unexpected error while resolving a request", {
       path: located?.path?.join("."),

@@ -1,4 +1,6 @@
 import { lexicographicSortSchema } from "graphql";
+import { DEFAULT_SECURITY } from "../config.ts";
+import { guardArguments } from "./argument-guard.ts";
 import { builder } from "./builder.ts";
 import "./scalars.ts";
 import "./info.ts";
@@ -10,8 +12,8 @@ import "./run.ts";
 import "./stream.ts";
 import "./cron.ts";
 
-export function buildSchema() {
-  return builder.toSchema();
+export function buildSchema(options: { maxJsonDepth: number } = DEFAULT_SECURITY) {
+  return guardArguments(builder.toSchema(), options);
 }
 
 /** The schema as committed in schema.graphql (sorted, so diffs stay small). */

@@ -3,6 +3,7 @@ import type { Plugin } from "graphql-yoga";
 import { DomainError } from "../errors.ts";
 import type { Run as RunRow } from "../generated/prisma/client.ts";
 import type { InterruptJson } from "../graphs/serialize.ts";
+import type { StreamItem } from "../stream/access.ts";
 import type { EventKind, StreamEvent } from "../stream/events.ts";
 import type { CheckpointRef } from "../threads/service.ts";
 import { builder } from "./builder.ts";
@@ -298,6 +299,12 @@ export const RunEvent = builder.unionType("RunEvent", {
   resolveType: (event) => TYPE_OF_KIND[event.kind],
 });
 
+/** An open stream whose subscriber may no longer see it ends with the error a subscribe would get. */
+function eventOrAccessLost(item: StreamItem): StreamEvent {
+  if (item.kind === "ACCESS_LOST") throw item.error;
+  return item;
+}
+
 builder.subscriptionType({});
 
 builder.subscriptionFields((t) => ({
@@ -311,7 +318,7 @@ builder.subscriptionFields((t) => ({
         ctx,
         ctx.services.streams.streamRun(ctx.caller, runInputArg(input, ctx.runHeaders)),
       ),
-    resolve: (event) => event,
+    resolve: eventOrAccessLost,
   }),
   runEvents: t.field({
     type: RunEvent,
@@ -330,7 +337,7 @@ builder.subscriptionFields((t) => ({
           streamMode: args.streamMode,
         }),
       ),
-    resolve: (event) => event,
+    resolve: eventOrAccessLost,
   }),
   threadEvents: t.field({
     type: RunEvent,
@@ -349,7 +356,7 @@ builder.subscriptionFields((t) => ({
           streamMode: args.streamMode,
         }),
       ),
-    resolve: (event) => event,
+    resolve: eventOrAccessLost,
   }),
 }));
 

@@ -108,6 +108,9 @@ function withAncestor<T>(ancestors: Set<object>, object: object, fn: () => T): T
   }
 }
 
+/** The key LangGraph's updates chunks carry metadata under (see encodeChunk). */
+const CACHE_MARKER = "__metadata__";
+
 const asRecord = (value: unknown): Record<string, unknown> =>
   value !== null && typeof value === "object" && !Array.isArray(value)
     ? (value as Record<string, unknown>)
@@ -141,12 +144,16 @@ export function encodeChunk(
     case "VALUES":
       return one({ values: toPlainJson(payload) ?? {} });
     case "UPDATES":
-      // One event per node: several nodes of a superstep update in one chunk.
-      return Object.entries(asRecord(payload)).map(([node, update]) => ({
-        kind,
-        namespace,
-        payload: { node, update: toPlainJson(update) },
-      }));
+      // One event per node: several nodes of a superstep update in one chunk. LangGraph adds
+      // `__metadata__: {cached: true}` beside the updates of tasks answered from a node cache: a
+      // marker about the chunk, not a node.
+      return Object.entries(asRecord(payload))
+        .filter(([node]) => node !== CACHE_MARKER)
+        .map(([node, update]) => ({
+          kind,
+          namespace,
+          payload: { node, update: toPlainJson(update) },
+        }));
     case "MESSAGES": {
       const [message, metadata] = Array.isArray(payload) ? payload : [payload, {}];
       return one({

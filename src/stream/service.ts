@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
+import type { Authorizer } from "../auth/authorizer.ts";
 import { type Caller, systemCaller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
 import * as sql from "../db/sql/events.ts";
@@ -17,6 +18,7 @@ import {
 } from "../runs/service.ts";
 import type { ThreadService } from "../threads/service.ts";
 import { isUuid } from "../validation.ts";
+import { createAccessWatch, type GuardedStream, guardStream } from "./access.ts";
 import type { EventBatch, StreamEvent } from "./events.ts";
 import { type EndState, type EventStream, follow } from "./follow.ts";
 import { createStreamHub } from "./hub.ts";
@@ -46,10 +48,13 @@ export function createStreamService(deps: {
   notifier: Notifier;
   runs: RunService;
   threads: ThreadService;
+  /** Whether auth handlers can refuse anyone: then open streams re-check their access. */
+  authz: Pick<Authorizer, "enabled">;
   log: Logger;
   options?: Partial<StreamOptions>;
 }) {
   const { db, notifier, runs, threads, log } = deps;
+  const access = createAccessWatch();
   const { pool } = db;
   const options = { ...DEFAULT_STREAM_OPTIONS, ...deps.options };
   const hub = createStreamHub({ pool, log, origin: randomUUID() });
@@ -216,12 +221,37 @@ export function createStreamService(deps: {
     return modes == null ? null : new Set<string>(modes);
   }
 
+  /**
+   * An authorised stream stays authorised (see guardStream): for a caller the auth handlers
+   * decide about; everyone else is allowed everything, and their streams are left as they are.
+   */
+  function guarded(
+    caller: Caller,
+    stream: EventStream,
+    scope: "run" | "thread",
+    threadId: string,
+    recheck: () => Promise<void>,
+  ): GuardedStream {
+    if (!deps.authz.enabled || caller.kind !== "user") return stream;
+    const checkRunStarts = scope === "thread";
+    return guardStream(stream, { threadId, watch: access, recheck, checkRunStarts, log });
+  }
+
+  /** A run's stream is the caller's while they may see its run (`field` names it as a subscribe would). */
+  function runAccess(caller: Caller, runId: string, field: string, label = runId) {
+    return async () => {
+      if (await runs.get(caller, runId)) return;
+      if (await runs.goneRunVisible(caller, runId)) return;
+      throw new NotFoundError(`run "${label}" not found`, { field });
+    };
+  }
+
   /** Joins a run's stream (replay after `after`, then live until its end). */
   async function runEvents(
     caller: Caller,
     runId: string,
     args: { after?: string | null; streamMode?: readonly StreamModeName[] | null } = {},
-  ): Promise<EventStream> {
+  ): Promise<GuardedStream> {
     const cursor = parseAfter(args.after) ?? 0;
     const id = runId.toLowerCase();
     const run = isUuid(runId) ? await runs.get(caller, id) : null;
@@ -242,13 +272,16 @@ export function createStreamService(deps: {
         { field: "runId" },
       );
     }
-    return follow(followDeps, {
+    const stream = follow(followDeps, {
       scope: "run",
       key: id,
       cursor,
       modes: modeSet(args.streamMode),
       checkEndFirst: !run || FINAL_STATUSES.includes(run.status),
     });
+    const threadId = run?.threadId ?? log?.threadId;
+    if (!threadId) return stream;
+    return guarded(caller, stream, "run", threadId, runAccess(caller, id, "runId", runId));
   }
 
   /** Follows a thread's runs, one after the other, for as long as the subscriber stays. */
@@ -256,16 +289,21 @@ export function createStreamService(deps: {
     caller: Caller,
     threadId: string,
     args: { after?: string | null; streamMode?: readonly StreamModeName[] | null } = {},
-  ): Promise<EventStream> {
+  ): Promise<GuardedStream> {
     const after = parseAfter(args.after);
     const thread = isUuid(threadId) ? await threads.get(caller, threadId.toLowerCase()) : null;
     if (!thread) throw new NotFoundError(`thread "${threadId}" not found`, { field: "threadId" });
     const cursor = after ?? (await sql.threadJoinCursor(pool, thread.id));
-    return follow(followDeps, {
+    const stream = follow(followDeps, {
       scope: "thread",
       key: thread.id,
       cursor,
       modes: modeSet(args.streamMode),
+    });
+    return guarded(caller, stream, "thread", thread.id, async () => {
+      if (!(await threads.get(caller, thread.id))) {
+        throw new NotFoundError(`thread "${threadId}" not found`, { field: "threadId" });
+      }
     });
   }
 
@@ -273,7 +311,7 @@ export function createStreamService(deps: {
    * Creates a run (every RunInput rule applies) and streams it from its first event. With
    * onDisconnect CANCEL, a subscriber leaving before the end cancels the run.
    */
-  async function streamRun(caller: Caller, input: RunInput): Promise<EventStream> {
+  async function streamRun(caller: Caller, input: RunInput): Promise<GuardedStream> {
     const run = await runs.create(caller, input);
     const stream = follow(followDeps, {
       scope: "run",
@@ -291,7 +329,15 @@ export function createStreamService(deps: {
         });
       });
     }
-    return stream;
+    // A stateless run's thread is its own: nobody can hand it to someone else.
+    if (input.threadId == null) return stream;
+    return guarded(
+      caller,
+      stream,
+      "run",
+      run.threadId,
+      runAccess(caller, run.id, "input.threadId", run.id),
+    );
   }
 
   /** Runs that ended without their worker (cancelled while pending, abandoned): write their end. */
@@ -363,6 +409,7 @@ export function createStreamService(deps: {
         notifier.on(sql.RUN_EVENTS_CHANNEL, (payload) => hub.onNotice(payload)),
         notifier.on(RUN_CONTROL_CHANNEL, onControl),
         notifier.on("reconnected", () => hub.hintEveryone()),
+        notifier.on(sql.THREAD_ACCESS_CHANNEL, (threadId) => access.changed(threadId)),
       );
       const sweepSeconds =
         options.sweepSeconds ??

@@ -6,6 +6,7 @@ import type { Caller } from "../auth/caller.ts";
 import { inScope } from "../auth/filters.ts";
 import { authorizedLookups } from "../auth/lookup.ts";
 import type { Database } from "../db/database.ts";
+import { notifyThreadAccess } from "../db/sql/events.ts";
 import { storable } from "../db/sql/json.ts";
 import { insertThread, type ThreadRow, threadById, threadValues } from "../db/sql/reads.ts";
 import { type Direction, searchPage, Where } from "../db/sql/search.ts";
@@ -133,10 +134,14 @@ export function createThreadService(deps: {
   ): Promise<ThreadRow | null> {
     if (!isUuid(id)) return null;
     const threadId = id.toLowerCase();
-    const scope = await authz.authorize(caller, "threads", action, {
-      thread_id: threadId,
-      ...value,
-    });
+    // The handler gets `value` itself, so what it sets (an owner stamped on an update) is what
+    // the caller stores.
+    const scope = await authz.authorize(
+      caller,
+      "threads",
+      action,
+      Object.assign(value, { thread_id: threadId }),
+    );
     return threadById(pool, threadId, scope);
   }
 
@@ -354,6 +359,8 @@ export function createThreadService(deps: {
         // Re-read under the row lock so concurrent merges do not drop each other's keys.
         await tx.thread.update({ where: { id: thread.id }, data: { updatedAt: new Date() } });
         const fresh = await tx.thread.findUniqueOrThrow({ where: { id: thread.id } });
+        // Auth filters read metadata: streams open on the thread check their access again.
+        await notifyThreadAccess(tx, thread.id);
         return tx.thread.update({
           where: { id: thread.id },
           data: { metadata: { ...(fresh.metadata as JsonObject), ...patch } },
@@ -367,6 +374,7 @@ export function createThreadService(deps: {
       // thread that no longer exists.
       await deps.stopRuns?.(caller, thread.id);
       await prisma.thread.delete({ where: { id: thread.id } });
+      await notifyThreadAccess(prisma, thread.id);
       await checkpointer.deleteThread(thread.id);
       return thread.id;
     },

@@ -13,6 +13,21 @@ import { storableJson } from "./json.ts";
  * lock and checks that no run is executing (see `lockThreadForRepair`).
  */
 
+/**
+ * NOTIFY channel: a thread's metadata changed, or the thread was deleted (payload: its id). Who
+ * may see it, and so follow its events, may have changed: open streams check again.
+ */
+export const THREAD_ACCESS_CHANNEL = "lgql_thread_access";
+
+/** Announces a change to who may see a thread; inside the changing transaction when given one. */
+export async function notifyThreadAccess(
+  db: { $executeRaw: (query: TemplateStringsArray, ...values: unknown[]) => PromiseLike<number> },
+  threadId: string,
+): Promise<void> {
+  // $executeRaw: pg_notify returns void, which $queryRaw cannot read back.
+  await db.$executeRaw`SELECT pg_notify(${THREAD_ACCESS_CHANNEL}, ${threadId})`;
+}
+
 /** NOTIFY channel: a batch of events was committed (payload: `BatchNotice` JSON). */
 export const RUN_EVENTS_CHANNEL = "lgql_run_events";
 

@@ -55,6 +55,21 @@ export async function lockThread(
   return rows[0] ?? null;
 }
 
+/** Whether a thread has the checkpoint a run asks to start from (read under the thread's lock). */
+export async function checkpointExists(
+  client: pg.PoolClient,
+  threadId: string,
+  checkpointNs: string,
+  checkpointId: string,
+): Promise<boolean> {
+  const { rowCount } = await client.query({
+    name: "lgql_run_checkpoint_exists",
+    text: "SELECT 1 FROM checkpoint WHERE thread_id = $1 AND checkpoint_ns = $2 AND checkpoint_id = $3",
+    values: [threadId, checkpointNs, checkpointId],
+  });
+  return (rowCount ?? 0) > 0;
+}
+
 /**
  * lockThread without its answer, to open a transaction with (see Database.transaction: sent with
  * BEGIN in one round trip). A simple query takes no parameters: the id is inlined, so it must be
