@@ -7,7 +7,9 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "CONFLICT"
   | "UNAUTHENTICATED"
-  | "FORBIDDEN";
+  | "FORBIDDEN"
+  /** PostgreSQL is out of reach for now: the same request succeeds once it is back. */
+  | "UNAVAILABLE";
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
@@ -43,4 +45,9 @@ export class UnauthenticatedError extends DomainError {
 export class ForbiddenError extends DomainError {
   readonly code = "FORBIDDEN";
   override name = "ForbiddenError";
+}
+
+export class UnavailableError extends DomainError {
+  readonly code = "UNAVAILABLE";
+  override name = "UnavailableError";
 }

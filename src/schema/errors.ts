@@ -1,5 +1,6 @@
 import { GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { DomainError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
@@ -16,16 +17,33 @@ function isGraphQLError(error: unknown): error is GraphQLErrorLike {
   return error instanceof Error && error.name === "GraphQLError";
 }
 
+/** What a client is told while PostgreSQL is out of reach (HTTP 503: retry later). */
+export const UNAVAILABLE_MESSAGE = "the database is unavailable; retry shortly";
+
 /**
  * Domain errors become GraphQL errors carrying their code (and the offending field); GraphQL's
- * own errors (bad variables, bad arguments) are the client's fault and get BAD_USER_INPUT;
- * anything else is masked as INTERNAL_SERVER_ERROR and logged, since its message may leak
- * internals.
+ * own errors (bad variables, bad arguments) are the client's fault and get BAD_USER_INPUT; a
+ * database out of reach is UNAVAILABLE (HTTP 503), a request worth retrying; anything else is
+ * masked as INTERNAL_SERVER_ERROR and logged, since its message may leak internals.
  */
 export function createMaskError(log: Logger) {
   return (error: unknown, message: string): Error => {
     const located = isGraphQLError(error) ? error : undefined;
     const original = located ? located.originalError : error;
+    if (
+      (original instanceof DomainError && original.code === "UNAVAILABLE") ||
+      isDatabaseUnavailable(original)
+    ) {
+      log.warn("a request failed: the database is unavailable", {
+        path: located?.path?.join("."),
+        error: original instanceof Error ? original.message : String(original),
+      });
+      return new GraphQLError(UNAVAILABLE_MESSAGE, {
+        nodes: located?.nodes,
+        path: located?.path,
+        extensions: { code: "UNAVAILABLE", http: { status: 503 } },
+      });
+    }
     if (original instanceof DomainError) {
       return new GraphQLError(original.message, {
         nodes: located?.nodes,
