@@ -1,7 +1,9 @@
+import { resolve } from "node:path";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { type ExecutionResult, print } from "graphql";
 import pg from "pg";
 import {
+  CreateAssistantDocument,
   CreateRunDocument,
   CreateThreadDocument,
   RunDocument,
@@ -12,7 +14,7 @@ import {
 import { type Cli, cli, startWorker } from "./helpers/cli.ts";
 import { createOwnPostgres, type OwnPostgres } from "./helpers/own-postgres.ts";
 import { stepsOf } from "./helpers/poll.ts";
-import { fixturesConfig } from "./helpers/server.ts";
+import { repoRoot } from "./helpers/server.ts";
 import { type Event, type Subscription, streamClient, subscribe } from "./stream-clients.ts";
 
 /**
@@ -22,6 +24,7 @@ import { type Event, type Subscription, streamClient, subscribe } from "./stream
  * subscriber receives every event of the log.
  */
 
+const config = resolve(repoRoot, "test", "fixtures", "outage.langgraph.json");
 const STEPS = 10;
 /** Short leases: a run whose attempt an outage ended is taken up again soon after. */
 const processEnv = { RUN_LEASE_SECONDS: "2", RUN_MAX_ATTEMPTS: "20" };
@@ -34,7 +37,7 @@ let urls: { graphqlUrl: string; wsUrl: string; ok: string };
 
 beforeAll(async () => {
   postgres = await createOwnPostgres();
-  api = cli(["start", "--config", fixturesConfig, "--port", "0", "--host", "127.0.0.1"], {
+  api = cli(["start", "--config", config, "--port", "0", "--host", "127.0.0.1"], {
     DATABASE_URL: postgres.url,
     ...processEnv,
     // Two runs at a time here: the others execute in the worker process.
@@ -46,7 +49,7 @@ beforeAll(async () => {
     wsUrl: `${base!.replace(/^http/, "ws")}/graphql`,
     ok: `${base}/ok`,
   };
-  worker = await startWorker(postgres.url, processEnv);
+  worker = await startWorker(postgres.url, processEnv, config);
 }, 120_000);
 
 afterEach((context) => {
@@ -131,17 +134,23 @@ async function rootCheckpoints(threadId: string): Promise<number> {
 interface Watched {
   threadId: string;
   runId: string;
+  steps: number;
   runEvents: Subscription;
   threadEvents: Subscription;
 }
 
 /**
  * Threads each running the slow graph, each followed by a runEvents subscriber over SSE and a
- * threadEvents subscriber over graphql-ws (subscribed before its run was created).
+ * threadEvents subscriber over graphql-ws (subscribed before its run was created). One more run
+ * sleeps in its node for longer than a lease: it writes nothing while the database is away.
  */
 async function startRuns(count: number): Promise<Watched[]> {
+  const shapes = [
+    ...Array.from({ length: count }, () => ({ steps: STEPS, delayMs: 200, progress: 3 })),
+    { steps: 3, delayMs: 2500, progress: 2 },
+  ];
   const watched: Watched[] = [];
-  for (let i = 0; i < count; i++) {
+  for (const { steps, delayMs } of shapes) {
     const threadId = (await query(CreateThreadDocument, {})).createThread.id;
     const threadEvents = subscribe(streamClient("ws", urls), ThreadEventsDocument, { threadId });
     const run = (
@@ -150,18 +159,18 @@ async function startRuns(count: number): Promise<Watched[]> {
           threadId,
           assistantId: "slow",
           input: {},
-          config: { configurable: { steps: STEPS, delayMs: 200 } },
+          config: { configurable: { steps, delayMs } },
         },
       })
     ).createRun;
     const runEvents = subscribe(streamClient("sse", urls), RunEventsDocument, { runId: run.id });
-    watched.push({ threadId, runId: run.id, runEvents, threadEvents });
+    watched.push({ threadId, runId: run.id, steps, runEvents, threadEvents });
   }
-  // Mid-run: every run has checkpointed a few steps.
-  for (const { threadId } of watched) {
+  // Mid-run: every run has checkpointed its input and a step or more.
+  for (const [i, { threadId }] of watched.entries()) {
     await eventually(
       () => rootCheckpoints(threadId),
-      (n) => n >= 3,
+      (n) => n >= shapes[i]!.progress,
       "the runs to make progress",
     );
   }
@@ -172,7 +181,7 @@ const ended = (events: Event[]) => events.some((e) => e.__typename === "RunEnded
 
 /** Every run completed once, every process is up, every subscriber got every logged event. */
 async function expectRecovered(watched: Watched[]) {
-  for (const { runId } of watched) {
+  for (const { runId, steps } of watched) {
     const done = await eventually(
       () => query(RunResultDocument, { id: runId, wait: false }),
       (r) => r.runResult.run.status !== "PENDING" && r.runResult.run.status !== "RUNNING",
@@ -180,7 +189,7 @@ async function expectRecovered(watched: Watched[]) {
     );
     expect(done.runResult.run.status).toBe("SUCCESS");
     // Each step once: a step an outage interrupted ran again, but only its last run counts.
-    expect(stepsOf(done.runResult.values)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+    expect(stepsOf(done.runResult.values)).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
   }
   for (const { runId, runEvents, threadEvents } of watched) {
     await runEvents.until(ended, "the run's end (runEvents over SSE)");
@@ -227,7 +236,26 @@ async function expectUnavailable() {
   const refused = await request(CreateThreadDocument, {});
   expect(refused.status).toBe(503);
   expect(refused.errors?.[0]?.extensions?.code).toBe("UNAVAILABLE");
+  // Through Prisma as well as through our own SQL.
+  const viaPrisma = await request(CreateAssistantDocument, { input: { graphId: "slow" } });
+  expect(viaPrisma.errors?.[0]?.extensions?.code).toBe("UNAVAILABLE");
 }
+
+it("a promise rejection nobody handles is logged, and the process carries on", async () => {
+  const threadId = (await query(CreateThreadDocument, {})).createThread.id;
+  const run = (
+    await query(CreateRunDocument, { input: { threadId, assistantId: "stray", input: {} } })
+  ).createRun;
+  const done = await eventually(
+    () => query(RunResultDocument, { id: run.id, wait: false }),
+    (r) => !["PENDING", "RUNNING"].includes(r.runResult.run.status),
+    "the stray run to end",
+  );
+  expect(done.runResult.run.status).toBe("SUCCESS");
+  expect(done.runResult.values).toEqual({ done: true });
+  await api.waitFor(/unhandled promise rejection \(the process carries on\).*a stray rejection/);
+  expect(api.child.exitCode).toBeNull();
+}, 120_000);
 
 it("pg_terminate_backend of every session, while runs execute and subscribers listen", async () => {
   const watched = await startRuns(4);

@@ -43,7 +43,11 @@ export function createRunWorker(deps: {
   const { pool } = deps.db;
   const { boss, notifier, log, options } = deps;
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
-  const active = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  /** `leaseFrom`: when its lease was last known to be renewed (this process's clock). */
+  const active = new Map<
+    string,
+    { controller: AbortController; done: Promise<void>; leaseFrom: number }
+  >();
   const timers: NodeJS.Timeout[] = [];
   const unsubscribe: Array<() => void> = [];
   /** Direct claims of announced runs in flight (they hold a slot). */
@@ -156,6 +160,7 @@ export function createRunWorker(deps: {
    */
   function execute(claimed: sql.ClaimedRun, job: { id: string; fetched: boolean } | null) {
     const runId = claimed.run.id;
+    const claimedAt = Date.now();
     const controller = new AbortController();
     const timeout = setTimeout(
       () => abort(runId, { kind: "timeout" }),
@@ -190,16 +195,22 @@ export function createRunWorker(deps: {
         if (!jobSettled) await settleJob().catch(() => undefined);
         if (queue.isBehind()) void kick("finished");
       });
-    active.set(runId, { controller, done });
+    active.set(runId, { controller, done, leaseFrom: claimedAt });
   }
 
   /** Keeps this worker's leases alive, and catches cancels whose notification was missed. */
   async function renew() {
+    stopUnrenewed();
     const ids = [...active.keys()];
     if (ids.length === 0) return;
+    const sentAt = Date.now();
     try {
       const held = await sql.renewLeases(pool, owner, ids, options.leaseSeconds);
       const heldIds = new Set(held.map((r) => r.id));
+      for (const id of heldIds) {
+        const entry = active.get(id);
+        if (entry) entry.leaseFrom = Math.max(entry.leaseFrom, sentAt);
+      }
       for (const row of held) {
         if (row.cancel_action)
           abort(row.id, { kind: "cancel", action: row.cancel_action as CancelAction });
@@ -211,6 +222,24 @@ export function createRunWorker(deps: {
       }
     } catch (error) {
       log.warn("renewing run leases failed", { error });
+    }
+  }
+
+  /**
+   * While the database is out of reach nothing renews: a run whose lease may lapse before it is
+   * back stops here first (two thirds into the lease), so that whoever resumes it once it is back
+   * never finds this attempt still executing. It goes back to the queue when the database
+   * returns, unless a reaper has requeued it already.
+   */
+  function stopUnrenewed() {
+    const stopBefore = Date.now() - (options.leaseSeconds * 1000 * 2) / 3;
+    for (const [runId, entry] of active) {
+      if (entry.leaseFrom < stopBefore && !entry.controller.signal.aborted) {
+        log.warn("stopping a run whose lease could not be renewed (database unavailable)", {
+          runId,
+        });
+        abort(runId, { kind: "shutdown" });
+      }
     }
   }
 
