@@ -152,7 +152,11 @@ async function startRuns(count: number): Promise<Watched[]> {
   const watched: Watched[] = [];
   for (const { steps, delayMs } of shapes) {
     const threadId = (await query(CreateThreadDocument, {})).createThread.id;
-    const threadEvents = subscribe(streamClient("ws", urls), ThreadEventsDocument, { threadId });
+    const threadEvents = subscribe(streamClient("ws", urls), ThreadEventsDocument, {
+      threadId,
+      // The whole (new) thread's log: joining "now" would race the run's creation below.
+      after: "0",
+    });
     const run = (
       await query(CreateRunDocument, {
         input: {
@@ -203,7 +207,13 @@ async function expectRecovered(watched: Watched[]) {
     const seen = (events: Event[]) => new Set(events.map((e) => ("id" in e ? e.id : null)));
     const byRun = seen(runEvents.events);
     const byThread = seen(threadEvents.events);
-    const missing = logged.filter((e) => "id" in e && !(byRun.has(e.id) && byThread.has(e.id)));
+    const missing = logged
+      .filter((e) => "id" in e && !(byRun.has(e.id) && byThread.has(e.id)))
+      .map((e) => ({
+        id: "id" in e ? e.id : null,
+        byRun: byRun.has("id" in e ? e.id : ""),
+        byThread: byThread.has("id" in e ? e.id : ""),
+      }));
     expect(missing).toEqual([]);
   }
   expect(api.child.exitCode).toBeNull();
