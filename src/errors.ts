@@ -8,7 +8,9 @@ export type ErrorCode =
   | "CONFLICT"
   | "UNAUTHENTICATED"
   | "FORBIDDEN"
-  | "OVERLOADED";
+  | "OVERLOADED"
+  /** PostgreSQL is out of reach for now: the same request succeeds once it is back. */
+  | "UNAVAILABLE";
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
@@ -67,4 +69,9 @@ export class OverloadedError extends DomainError {
  */
 export class ClientGoneError extends Error {
   override name = "ClientGoneError";
+}
+
+export class UnavailableError extends DomainError {
+  readonly code = "UNAVAILABLE";
+  override name = "UnavailableError";
 }

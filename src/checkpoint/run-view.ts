@@ -10,6 +10,7 @@ import {
   type PendingWrite,
 } from "@langchain/langgraph-checkpoint";
 import type { RunLease } from "../db/sql/checkpoint.ts";
+import { withContext } from "../unhandled.ts";
 import type { CommitOptions, PrismaCheckpointSaver } from "./saver.ts";
 import { compareWrites, replacesKept, type WriteOrder, writeIndex } from "./writes.ts";
 
@@ -49,6 +50,8 @@ export class RunCheckpointView extends BaseCheckpointSaver {
   readonly #pending = new Set<Promise<unknown>>();
   /** Accepts no more writes (see close). */
   #closed = false;
+  /** Carried by a failed write's error, for the log if LangGraph never handles it. */
+  readonly #context: Record<string, unknown>;
 
   /**
    * `fresh`: the thread holds no checkpoint yet and the run has written nothing (a stateless
@@ -66,6 +69,7 @@ export class RunCheckpointView extends BaseCheckpointSaver {
     options: { fresh?: boolean; waitForFlush?: boolean; lease?: RunLease } = {},
   ) {
     super(saver.serde);
+    this.#context = { runId: options.lease?.runId, threadId };
     this.#fresh = options.fresh ?? false;
     this.#commit = {
       ...(options.waitForFlush === false ? { synchronousCommit: false } : {}),
@@ -200,7 +204,16 @@ export class RunCheckpointView extends BaseCheckpointSaver {
       this.#commit.synchronousCommit === false
         ? new Promise<void>((resolve) => setImmediate(resolve)).then(send)
         : send();
-    const pending: Promise<T> = write.finally(() => this.#pending.delete(pending));
+    const pending: Promise<T> = write.then(
+      (value) => {
+        this.#pending.delete(pending);
+        return value;
+      },
+      (error: unknown) => {
+        this.#pending.delete(pending);
+        throw withContext(error, this.#context);
+      },
+    );
     this.#pending.add(pending);
     return pending;
   }

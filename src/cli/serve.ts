@@ -3,6 +3,7 @@ import type { Config } from "../config.ts";
 import { migrate, resolveServer } from "../db/database.ts";
 import { enableTypeScriptModules } from "../graphs/typescript.ts";
 import type { Logger } from "../log.ts";
+import { keepGoingOnUnhandledRejections } from "../unhandled.ts";
 import { startDevReload } from "./dev-reload.ts";
 import { checkPortFree } from "./port.ts";
 
@@ -20,6 +21,8 @@ export async function runMigrate(config: Config, log: Logger): Promise<void> {
 /** `start`, `dev` and `worker`: runs until SIGINT or SIGTERM. */
 export async function runServer(config: Config, argv: string[], log: Logger): Promise<void> {
   const started = Date.now();
+  // Before anything connects: a rejection nobody handled is logged, and the process stays up.
+  keepGoingOnUnhandledRejections(log);
   const api = config.command !== "worker";
   // Listening is start-up's last step: a taken port must not cost a database start first.
   if (api) await checkPortFree(config.http.port, config.http.host);

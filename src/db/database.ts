@@ -56,6 +56,7 @@ export async function resolveServer(
 
 export async function migrate(url: string, log: (message: string) => void) {
   const pool = new pg.Pool({ connectionString: url, max: 1 });
+  pool.on("error", () => {});
   try {
     return await applyMigrations(pool, { migrationsDir: MIGRATIONS_DIR, log });
   } finally {
@@ -71,9 +72,17 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
     // (each still gets its own reply, in order): transaction() and callers that send independent
     // statements at once save round trips; a caller that awaits each statement sees no change.
     pipeline: true,
+    // A connection whose server vanished without a word (a host or network gone) is found dead
+    // by the kernel instead of waited on for ever.
+    keepAlive: true,
   });
   // An idle client that loses its connection emits here; without a listener it would crash us.
   pool.on("error", () => {});
+  // A client checked out (a transaction, a statement group, Prisma) has no pool listener: a
+  // server restart or pg_terminate_backend would emit 'error' on it with none, and end the
+  // process. The statement in flight fails on its own, and the pool drops the client when it
+  // comes back (it is no longer queryable).
+  pool.on("connect", (client) => client.on("error", () => {}));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     url,

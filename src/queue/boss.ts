@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import pg from "pg";
 import PgBoss from "pg-boss";
 import { withSessionSettings } from "../db/session.ts";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import type { Logger } from "../log.ts";
 
 export const RUN_QUEUE = "runs";
@@ -47,7 +48,11 @@ export function createBoss(options: { url: string; log: Logger }) {
     // We wake workers ourselves (LISTEN/NOTIFY); pg-boss's own schedules are not used.
     schedule: false,
   });
-  boss.on("error", (error) => options.log.error("pg-boss error", { error }));
+  boss.on("error", (error) => {
+    // Its maintenance and fetches fail while PostgreSQL is away, and resume by themselves.
+    if (isDatabaseUnavailable(error)) options.log.warn("pg-boss: the database is unavailable");
+    else options.log.error("pg-boss error", { error });
+  });
   return boss;
 }
 
@@ -60,13 +65,15 @@ const BOSS_SETUP_LOCK = 7_265_730_001;
  */
 export async function startBoss(boss: PgBoss, url: string): Promise<void> {
   const lock = new pg.Client({ connectionString: url });
+  // Losing it fails the statement in flight; unheard, the 'error' event would end the process.
+  lock.on("error", () => {});
   await lock.connect();
   try {
     await lock.query("SELECT pg_advisory_lock($1)", [BOSS_SETUP_LOCK]);
     await setUp(boss);
   } finally {
     await lock.query("SELECT pg_advisory_unlock($1)", [BOSS_SETUP_LOCK]).catch(() => undefined);
-    await lock.end();
+    await lock.end().catch(() => undefined);
   }
 }
 

@@ -47,31 +47,50 @@ export class Notifier {
   }
 
   async #connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#url });
+    const client = new pg.Client({ connectionString: this.#url, keepAlive: true });
     client.on("notification", (message) => {
       this.#events.emit(message.channel, message.payload ?? "");
     });
+    // Always listened to: an 'error' event nobody hears ends the process.
     client.on("error", (error) => {
+      if (this.#client !== client) return;
       this.#log.warn("notification connection lost; reconnecting", { error: error.message });
       void this.#reconnect(client);
     });
-    await client.connect();
-    for (const channel of this.#channels) await client.query(`LISTEN "${channel}"`);
+    try {
+      await client.connect();
+      for (const channel of this.#channels) await client.query(`LISTEN "${channel}"`);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (this.#stopped) {
+      await client.end().catch(() => undefined);
+      return;
+    }
     this.#client = client;
   }
 
+  /**
+   * Reconnects until it succeeds, however long the database stays away (backing off to one
+   * attempt every 5 s); then every listener re-checks what it may have missed.
+   */
   async #reconnect(failed: pg.Client): Promise<void> {
     if (this.#stopped || this.#client !== failed) return;
     this.#client = null;
     await failed.end().catch(() => undefined);
     const attempt = async (delay: number) => {
+      this.#retryTimer = null;
       if (this.#stopped) return;
       try {
         await this.#connect();
-        this.#events.emit("reconnected", "");
       } catch {
         this.#retryTimer = setTimeout(() => void attempt(Math.min(delay * 2, 5000)), delay);
+        return;
       }
+      if (this.#stopped) return;
+      this.#log.info("notification connection restored");
+      this.#events.emit("reconnected", "");
     };
     await attempt(100);
   }

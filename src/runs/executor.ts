@@ -8,6 +8,7 @@ import type { Database } from "../db/database.ts";
 import { runForExecution } from "../db/sql/reads.ts";
 import type { ClaimedRun, LogPlace } from "../db/sql/runs.ts";
 import * as sql from "../db/sql/runs.ts";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import type { LoadedGraph } from "../graphs/load.ts";
 import { type GraphRegistry, withPersistence } from "../graphs/registry.ts";
@@ -169,12 +170,18 @@ export function createExecutor(deps: ExecutorDeps) {
    * Executes a run this worker (`owner`) claimed, until it ends or `signal` stops it. `settle`
    * runs inside the transaction that ends, rolls back or releases the run (the worker's job
    * bookkeeping), so it commits with it.
+   *
+   * A run whose attempt the database's going away ended (a write failed for want of it) is not
+   * over: it goes back to the queue once the database is back, and its next attempt resumes
+   * from its last checkpoint. Until then it waits here, holding its slot, unless `quit` (the
+   * worker stopping) says to give up, leaving its lease to lapse.
    */
   async function execute(
     claimed: ClaimedRun,
     owner: string,
     signal: AbortSignal,
     settle?: Settle,
+    quit?: AbortSignal,
   ): Promise<void> {
     const { run, place } = claimed;
     const runId = run.id;
@@ -254,7 +261,18 @@ export function createExecutor(deps: ExecutorDeps) {
       // everything before its stream ends.)
       if (signal.aborted) await view?.close();
       if (reason?.kind === "shutdown") {
-        await release(run, owner, sink, settle);
+        await release(run, owner, sink, settle, quit);
+        return;
+      }
+      if (!reason && isDatabaseUnavailable(caught)) {
+        deps.log.warn("a run's attempt ended: the database is unavailable; it resumes once back", {
+          runId,
+          attempt: run.attempt,
+          error: caught,
+        });
+        // Nothing of the attempt lands after its hand-back.
+        await view?.close();
+        await release(run, owner, sink, settle, quit);
         return;
       }
       if (reason?.kind === "cancel" && reason.action === "ROLLBACK") {
@@ -274,7 +292,20 @@ export function createExecutor(deps: ExecutorDeps) {
         if (status === "ERROR") deps.log.debug("run failed", { runId, error: caught });
       }
     }
-    await finish(run, owner, graph, { status, error }, sink, settle);
+    try {
+      await finish(run, owner, graph, { status, error }, sink, settle);
+    } catch (finishError) {
+      if (!isDatabaseUnavailable(finishError)) throw finishError;
+      // Its end was not recorded: the next attempt finds the graph where this one left it.
+      deps.log.warn(
+        "recording a run's end failed: the database is unavailable; it resumes once back",
+        {
+          runId,
+          error: finishError,
+        },
+      );
+      await release(run, owner, null, settle, quit);
+    }
   }
 
   async function finish(
@@ -429,21 +460,58 @@ export function createExecutor(deps: ExecutorDeps) {
     }
   }
 
-  async function release(run: Run, owner: string, sink: RunEventSink | null, settle?: Settle) {
+  /**
+   * Hands the run back to the queue (its next attempt resumes from its last checkpoint). While
+   * the database is away it tries again until it is back or `quit` says to stop trying.
+   */
+  async function release(
+    run: Run,
+    owner: string,
+    sink: RunEventSink | null,
+    settle?: Settle,
+    quit?: AbortSignal,
+  ) {
     // What this attempt streamed stays in the log; the next attempt continues after it.
     await sink?.flush();
     sink?.ended(false);
-    await deps.runs.transaction(async (client) => {
-      if (await sql.releaseRun(client, run.id, owner))
-        await deps.runs.dispatchNext(client, run.threadId);
-      await settle?.(client);
-    }, lockedThread(run));
+    await whenReachable(
+      () =>
+        deps.runs.transaction(async (client) => {
+          if (await sql.releaseRun(client, run.id, owner))
+            await deps.runs.dispatchNext(client, run.threadId);
+          await settle?.(client);
+        }, lockedThread(run)),
+      quit,
+    );
   }
 
   return { execute, readOutcome };
 }
 
 export type Executor = ReturnType<typeof createExecutor>;
+
+/**
+ * Runs `attempt` until it does not fail for want of the database, waiting longer between tries
+ * (up to 5 s), for as long as that takes unless `quit` is aborted.
+ */
+async function whenReachable<T>(attempt: () => Promise<T>, quit?: AbortSignal): Promise<T> {
+  for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isDatabaseUnavailable(error) || quit?.aborted) throw error;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, delay);
+      function done() {
+        clearTimeout(timer);
+        quit?.removeEventListener("abort", done);
+        resolve();
+      }
+      quit?.addEventListener("abort", done, { once: true });
+    });
+  }
+}
 
 /**
  * A transaction holding the run's thread from its first round trip: it orders the run's end (or

@@ -73,6 +73,8 @@ export function createRunWorker(deps: {
   /** Direct claims of announced runs in flight (they hold a slot). */
   let claiming = 0;
   let stopping = false;
+  /** Aborted when stop() gives up waiting: runs waiting for the database to hand back stop. */
+  const quitting = new AbortController();
   let dueTimer: NodeJS.Timeout | null = null;
 
   function stopExecution(execution: Execution, reason: StopReason) {
@@ -223,10 +225,16 @@ export function createRunWorker(deps: {
       else await boss.cancel(RUN_QUEUE, job.id, { db });
     };
     const done = deps.executor
-      .execute(claimed, owner, controller.signal, async (client) => {
-        await settleJob(inTransaction(client));
-        jobSettled = true;
-      })
+      .execute(
+        claimed,
+        owner,
+        controller.signal,
+        async (client) => {
+          await settleJob(inTransaction(client));
+          jobSettled = true;
+        },
+        quitting.signal,
+      )
       .catch((error) => {
         jobSettled = false;
         log.error("run execution failed", { runId, error });
@@ -371,6 +379,7 @@ export function createRunWorker(deps: {
       ]);
       if (!graceful) {
         for (const execution of active) stopExecution(execution, { kind: "shutdown" });
+        quitting.abort();
         await all();
       }
       // Last: while it is held, no other process takes over what this one still executes.

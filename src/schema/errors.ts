@@ -1,5 +1,6 @@
 import { type ExecutionResult, type FormattedExecutionResult, GraphQLError } from "graphql";
 import { createGraphQLError, type Plugin } from "graphql-yoga";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { ClientGoneError, DomainError, OverloadedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
@@ -16,11 +17,14 @@ function isGraphQLError(error: unknown): error is GraphQLErrorLike {
   return error instanceof Error && error.name === "GraphQLError";
 }
 
+/** What a client is told while PostgreSQL is out of reach (HTTP 503: retry later). */
+export const UNAVAILABLE_MESSAGE = "the database is unavailable; retry shortly";
+
 /**
  * Domain errors become GraphQL errors carrying their code (and the offending field); GraphQL's
- * own errors (bad variables, bad arguments) are the client's fault and get BAD_USER_INPUT;
- * anything else is masked as INTERNAL_SERVER_ERROR and logged, since its message may leak
- * internals.
+ * own errors (bad variables, bad arguments) are the client's fault and get BAD_USER_INPUT; a
+ * database out of reach is UNAVAILABLE (HTTP 503), a request worth retrying; anything else is
+ * masked as INTERNAL_SERVER_ERROR and logged, since its message may leak internals.
  */
 export function createMaskError(log: Logger) {
   return (error: unknown, message: string): Error => {
@@ -40,6 +44,21 @@ export function createMaskError(log: Logger) {
             headers: { "Retry-After": String(original.retryAfterSeconds) },
           },
         },
+      });
+    }
+    if (
+      (original instanceof DomainError && original.code === "UNAVAILABLE") ||
+      isDatabaseUnavailable(original)
+    ) {
+      log.warn("a request failed: the database is unavailable", {
+        path: located?.path?.join("."),
+        error: original instanceof Error ? original.message : String(original),
+      });
+      // yoga's own class, so that it applies the 503 (see the OVERLOADED case above).
+      return createGraphQLError(UNAVAILABLE_MESSAGE, {
+        nodes: located?.nodes,
+        path: located?.path,
+        extensions: { code: "UNAVAILABLE", http: { status: 503 } },
       });
     }
     if (original instanceof DomainError) {

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import * as sql from "../db/sql/events.ts";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import type { Logger } from "../log.ts";
 import { type EventBatch, isLifecycle, type StreamEvent, toStreamEvent } from "./events.ts";
 import type { StreamHub } from "./hub.ts";
@@ -41,6 +42,8 @@ export interface EventStream extends AsyncIterableIterator<StreamEvent> {
 }
 
 const PAGE = 500;
+/** Longest wait between reads of the log while the database is away. */
+const MAX_RETRY_MS = 5000;
 /** A consumer this far behind stops taking live events and later re-reads them from the log. */
 const HIGH_WATER = 5000;
 const LOW_WATER = 500;
@@ -77,6 +80,9 @@ export function follow(deps: FollowDeps, options: FollowOptions): EventStream {
   let checkEnd = scope === "run" && options.checkEndFirst !== false;
   let paused = false;
   const pending: EventBatch[] = [];
+  /** While the database is away: the next read of the log, and the wait before the one after. */
+  let retryTimer: NodeJS.Timeout | null = null;
+  let retryDelay = 0;
 
   let settleOver: (value: { reachedEnd: boolean }) => void = () => {};
   const over = new Promise<{ reachedEnd: boolean }>((resolve) => {
@@ -109,6 +115,7 @@ export function follow(deps: FollowDeps, options: FollowOptions): EventStream {
     if (finished) return;
     finished = true;
     failure = error ?? null;
+    if (retryTimer) clearTimeout(retryTimer);
     detach();
     if (waiter && buffered() === 0) settleWaiter();
   }
@@ -125,6 +132,7 @@ export function follow(deps: FollowDeps, options: FollowOptions): EventStream {
     if (closed) return;
     closed = true;
     finished = true;
+    if (retryTimer) clearTimeout(retryTimer);
     detach();
     settleOver({ reachedEnd });
   }
@@ -254,13 +262,27 @@ export function follow(deps: FollowDeps, options: FollowOptions): EventStream {
           } else if (state === "gone") finish();
         }
       } while (again && !finished && !paused);
+      retryDelay = 0;
     } catch (error) {
-      finish(error);
+      if (!isDatabaseUnavailable(error)) finish(error);
+      // The subscriber stays: the log is read again, from the cursor, once the database is back
+      // (sooner if the LISTEN connection's return hints first), so nothing is missed.
+      else if (!finished && !retryTimer) {
+        retryDelay = Math.min(Math.max(retryDelay * 2, 100), MAX_RETRY_MS);
+        log.debug("reading stream events failed: the database is unavailable; retrying", {
+          scope,
+          key,
+        });
+        retryTimer = setTimeout(() => {
+          retryTimer = null;
+          void catchUp();
+        }, retryDelay);
+      }
     } finally {
       catching = false;
     }
     // Batches that arrived after the loop last looked at `pending` (while checking the end).
-    if (pending.length > 0 && !finished && !paused) void catchUp();
+    if (pending.length > 0 && !finished && !paused && !retryTimer) void catchUp();
   }
 
   void catchUp();

@@ -301,6 +301,10 @@ export function createRunWriter(deps: {
     ended(committed: boolean) {
       if (timer) clearTimeout(timer);
       timer = null;
+      // Nothing of this attempt is written after: a flush failing now (the database away) must
+      // not retry and land below the next attempt's events, which followers have passed by then.
+      lost = true;
+      buffer = [];
       const endLogged = committed && finalBatches.length > 0;
       if (committed) for (const batch of finalBatches) hub.publish(batch);
       finalBatches = [];
