@@ -27,6 +27,7 @@ import type { CheckpointArg } from "../threads/service.ts";
 import { assertStorable, isUuid, jsonObject, pageArgs, uuid } from "../validation.ts";
 import type { WebhookUrlPolicy } from "../webhooks/policy.ts";
 import { webhookUrl } from "../webhooks/url.ts";
+import { createIdempotencyKeys } from "./idempotency.ts";
 
 export type MultitaskStrategy = "REJECT" | "INTERRUPT" | "ROLLBACK" | "ENQUEUE";
 export type CancelAction = "INTERRUPT" | "ROLLBACK";
@@ -66,6 +67,8 @@ export interface RunInput {
   onDisconnect?: "CANCEL" | "CONTINUE" | null;
   /** Set by the cron scheduler for the runs it starts. */
   cronId?: string | null;
+  /** A retry with the same key (same caller) finds this run instead of creating one. */
+  idempotencyKey?: string | null;
 }
 
 export interface RunResult {
@@ -107,6 +110,7 @@ export function createRunService(deps: {
   const { boss, notifier, authz } = deps;
 
   const transaction = deps.db.transaction;
+  const keys = createIdempotencyKeys({ pool });
   /** This process's run worker, when it has one (see LocalWorker). */
   let localWorker: LocalWorker | null = null;
 
@@ -630,7 +634,13 @@ export function createRunService(deps: {
   }
 
   async function create(caller: Caller, input: RunInput): Promise<Run> {
-    return prepareAndCommit(caller, input, { durable: true });
+    const runId = randomUUID();
+    const existing = await keys.existingRun(caller, input, runId);
+    // A deleted stateless run is gone but for its kept outcome, which still carries the run.
+    if (existing) return (await get(caller, existing)) ?? (await result(caller, existing)).run;
+    return keys.creating(caller, input, runId, () =>
+      prepareAndCommit(caller, input, { durable: true, runId }),
+    );
   }
 
   /**
@@ -652,6 +662,13 @@ export function createRunService(deps: {
     const prepared = await prepare(caller, input, found);
     await prepared.insert(client);
     return { runId: prepared.runId, afterCommit: prepared.afterCommit };
+  }
+
+  async function join(caller: Caller, runId: string, wait: boolean, signal?: AbortSignal) {
+    const run = await get(caller, runId);
+    // A deleted stateless run has no row, but its outcome may still be kept: result() knows.
+    if (run && wait) await waitForEnd(run.id, signal);
+    return result(caller, runId.toLowerCase());
   }
 
   async function result(caller: Caller, runId: string): Promise<RunResult> {
@@ -794,6 +811,8 @@ export function createRunService(deps: {
     /** Starts a run and waits for its outcome (LangGraph's runs/wait). */
     async createAndWait(caller: Caller, input: RunInput, signal?: AbortSignal): Promise<RunResult> {
       const runId = randomUUID();
+      const existing = await keys.existingRun(caller, input, runId);
+      if (existing) return join(caller, existing, true, signal);
       // Watching from before the run is committed: its end cannot be missed, nor need a read.
       const watch = watchEnd(runId, { signal, checkNow: false });
       // An abort while the run is prepared rejects `ended` before anything awaits it.
@@ -801,7 +820,9 @@ export function createRunService(deps: {
       try {
         // Promised to no one until its end, whose commit is durable and makes this one durable
         // first: the creation need not wait for its own WAL flush.
-        const run = await prepareAndCommit(caller, input, { durable: false, runId });
+        const run = await keys.creating(caller, input, runId, () =>
+          prepareAndCommit(caller, input, { durable: false, runId }),
+        );
         await watch.ended;
         return result(caller, run.id);
       } finally {
@@ -809,12 +830,7 @@ export function createRunService(deps: {
       }
     },
 
-    async join(caller: Caller, runId: string, wait: boolean, signal?: AbortSignal) {
-      const run = await get(caller, runId);
-      // A deleted stateless run has no row, but its outcome may still be kept: result() knows.
-      if (run && wait) await waitForEnd(run.id, signal);
-      return result(caller, runId.toLowerCase());
-    },
+    join,
 
     async cancel(
       caller: Caller,

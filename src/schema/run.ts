@@ -199,6 +199,10 @@ export const RunInput = builder.inputType("RunInput", {
       defaultValue: "CONTINUE",
       description: "For streamRun: cancel the run when the subscriber goes away.",
     }),
+    idempotencyKey: t.string({
+      description:
+        "Makes creation safe to retry: a createRun, waitRun or streamRun carrying a key this caller already used returns, waits for or streams the run that key created, and creates nothing; the same key with a different input is CONFLICT.",
+    }),
   }),
 });
 
