@@ -1,4 +1,5 @@
 import { type Config, ConfigError } from "../config.ts";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { GraphLoadError } from "../graphs/load.ts";
 
 /**
@@ -22,7 +23,8 @@ export function describeStartupError(error: unknown, config: Config | null): str
       `port ${config.http.port} on ${config.http.host} needs privileges this process lacks: choose a port above 1023 with --port or PORT`,
     ];
   }
-  if (typeof code === "string" && DATABASE_ERRORS.has(code) && config) {
+  const refused = typeof code === "string" && DATABASE_REFUSALS.has(code);
+  if ((refused || isDatabaseUnavailable(error)) && config) {
     const where =
       config.database.kind === "external"
         ? `DATABASE_URL (${redact(config.database.url)})`
@@ -36,13 +38,13 @@ function isExpected(error: unknown): boolean {
   return error instanceof ConfigError || error instanceof GraphLoadError;
 }
 
-/** Connection failures and PostgreSQL's refusals a wrong DATABASE_URL produces. */
-const DATABASE_ERRORS = new Set([
-  "ECONNREFUSED",
+/**
+ * What a wrong DATABASE_URL gets besides an unreachable server (see isDatabaseUnavailable): a
+ * host name that does not resolve, and PostgreSQL's refusals of the login.
+ */
+const DATABASE_REFUSALS = new Set([
   "ENOTFOUND",
   "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
   "28P01", // invalid_password
   "28000", // invalid_authorization_specification
   "3D000", // invalid_catalog_name: the database does not exist
