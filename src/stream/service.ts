@@ -5,6 +5,7 @@ import { type Caller, systemCaller } from "../auth/caller.ts";
 import type { Database } from "../db/database.ts";
 import * as sql from "../db/sql/events.ts";
 import { type LogPlace, RUN_CONTROL_CHANNEL } from "../db/sql/runs.ts";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { InvalidInputError, NotFoundError } from "../errors.ts";
 import type { Run } from "../generated/prisma/client.ts";
 import type { Logger } from "../log.ts";
@@ -169,10 +170,21 @@ export function createStreamService(deps: {
   const runReads = new Map<string, Promise<Run | null>>();
   // Every subscriber was authorized for the run when it joined, so one read serves them all.
   const joined = systemCaller(null);
+  /**
+   * The run as it is now, for RunStartedEvent.run; null when it no longer exists or cannot be
+   * read right now (the database is away): the event then shows the run as it was when the event
+   * was written, rather than reaching its subscriber with a field error.
+   */
   function currentRun(runId: string): Promise<Run | null> {
     let read = runReads.get(runId);
     if (!read) {
-      read = runs.get(joined, runId).finally(() => runReads.delete(runId));
+      read = runs
+        .get(joined, runId)
+        .catch((error) => {
+          if (isDatabaseUnavailable(error)) return null;
+          throw error;
+        })
+        .finally(() => runReads.delete(runId));
       runReads.set(runId, read);
     }
     return read;
