@@ -1,6 +1,7 @@
 import type { RunningServer } from "../app.ts";
 import { type Config, loadConfig } from "../config.ts";
 import { createGraphReloader } from "../graphs/reload.ts";
+import { enableTypeScriptModules } from "../graphs/typescript.ts";
 import type { Logger } from "../log.ts";
 import { describeStartupError } from "./startup-error.ts";
 import { watchProject } from "./watch-project.ts";
@@ -28,6 +29,8 @@ export function startDevReload(deps: {
     try {
       // langgraph.json itself may have changed: graphs added, removed or moved.
       const fresh = loadConfig({ argv: deps.argv });
+      // A TypeScript graph may be new to a project that started with JavaScript ones only.
+      await enableTypeScriptModules(fresh.graphs.map((graph) => graph.path));
       await reloader.reload(fresh.graphs);
       await running.services.assistants.ensureDefaultAssistants(
         fresh.graphs.map((g) => g.id),

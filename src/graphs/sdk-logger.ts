@@ -29,7 +29,7 @@ const SDK_LEVELS: Record<string, Level> = {
 export type SdkLogger = Record<keyof typeof SDK_LEVELS, (...args: unknown[]) => SdkLogger>;
 
 /** Our logger in the shape graphs get from `getLogger()`. */
-export function sdkLogger(log: Logger): SdkLogger {
+function sdkLogger(log: Logger): SdkLogger {
   const logger = {} as SdkLogger;
   for (const [name, level] of Object.entries(SDK_LEVELS)) {
     logger[name] = (...args: unknown[]) => {

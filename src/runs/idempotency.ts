@@ -4,14 +4,13 @@ import type pg from "pg";
 import type { Caller } from "../auth/caller.ts";
 import {
   claimIdempotencyKey,
-  type KeyClaim,
   releaseIdempotencyKey,
   sweepIdempotencyKeys,
 } from "../db/sql/idempotency.ts";
 import { ConflictError, InvalidInputError } from "../errors.ts";
 
 /** A key is remembered this long: a retry within it never creates a second run. */
-export const IDEMPOTENCY_RETENTION_SECONDS = 24 * 3600;
+const IDEMPOTENCY_RETENTION_SECONDS = 24 * 3600;
 /** A key whose run has not appeared this long after its claim is free again (its creator died). */
 const STALE_CLAIM_SECONDS = 30;
 /** How often a request that found its key mid-creation looks again. */
@@ -83,18 +82,19 @@ export function createIdempotencyKeys(deps: { pool: pg.Pool }) {
       runId: string,
       create: () => Promise<T>,
     ): Promise<T> {
-      const claim = claimOf(caller, input, runId);
       try {
         return await create();
       } catch (error) {
-        if (claim) await releaseIdempotencyKey(deps.pool, claim satisfies KeyClaim).catch(() => {});
+        const key = input.idempotencyKey;
+        if (key != null) {
+          const held = { caller: caller.identity ?? "", key, runId };
+          await releaseIdempotencyKey(deps.pool, held).catch(() => {});
+        }
         throw error;
       }
     },
   };
 }
-
-export type IdempotencyKeys = ReturnType<typeof createIdempotencyKeys>;
 
 /** The same input, whatever the order of its objects' keys, hashes the same. */
 function hashOf(value: unknown): string {

@@ -634,13 +634,25 @@ export function createRunService(deps: {
   }
 
   async function create(caller: Caller, input: RunInput): Promise<Run> {
+    return (await createOrFind(caller, input)).run;
+  }
+
+  /** Creates a run, or finds the one its idempotency key already made (`reused`). */
+  async function createOrFind(
+    caller: Caller,
+    input: RunInput,
+  ): Promise<{ run: Run; reused: boolean }> {
     const runId = randomUUID();
     const existing = await keys.existingRun(caller, input, runId);
-    // A deleted stateless run is gone but for its kept outcome, which still carries the run.
-    if (existing) return (await get(caller, existing)) ?? (await result(caller, existing)).run;
-    return keys.creating(caller, input, runId, () =>
+    if (existing) {
+      // A deleted stateless run is gone but for its kept outcome, which still carries the run.
+      const run = (await get(caller, existing)) ?? (await result(caller, existing)).run;
+      return { run, reused: true };
+    }
+    const run = await keys.creating(caller, input, runId, () =>
       prepareAndCommit(caller, input, { durable: true, runId }),
     );
+    return { run, reused: false };
   }
 
   /**
@@ -725,6 +737,7 @@ export function createRunService(deps: {
     get,
     require,
     create,
+    createOrFind,
     createInTransaction,
     result,
     waitForEnd,

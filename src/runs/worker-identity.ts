@@ -137,5 +137,3 @@ export function createWorkerIdentity(deps: {
     },
   };
 }
-
-export type WorkerIdentity = ReturnType<typeof createWorkerIdentity>;

@@ -166,7 +166,7 @@ function depthCheck(maxDepth: number): Check {
  * level, `{"a": []}` two). Iterative, and it stops at the first container too deep, so a hostile
  * value costs no more than the part of it within the limit.
  */
-export function jsonDepthExceeds(root: unknown, maxDepth: number): boolean {
+function jsonDepthExceeds(root: unknown, maxDepth: number): boolean {
   if (root === null || typeof root !== "object") return false;
   const pending: Array<[object, number]> = [[root, 1]];
   while (pending.length > 0) {

@@ -321,18 +321,20 @@ export function createStreamService(deps: {
 
   /**
    * Creates a run (every RunInput rule applies) and streams it from its first event. With
-   * onDisconnect CANCEL, a subscriber leaving before the end cancels the run.
+   * onDisconnect CANCEL, a subscriber leaving before the end cancels the run. A retry carrying
+   * the idempotency key of an earlier request streams that run instead, as runEvents would: it
+   * may have ended (or lost its events) already, and leaving does not cancel it.
    */
   async function streamRun(caller: Caller, input: RunInput): Promise<GuardedStream> {
-    const run = await runs.create(caller, input);
+    const { run, reused } = await runs.createOrFind(caller, input);
     const stream = follow(followDeps, {
       scope: "run",
       key: run.id,
       cursor: 0,
       modes: null,
-      checkEndFirst: false,
+      checkEndFirst: reused,
     });
-    if (input.onDisconnect === "CANCEL") {
+    if (input.onDisconnect === "CANCEL" && !reused) {
       void stream.over.then(({ reachedEnd }) => {
         // A server going away is not the subscriber leaving: it resumes elsewhere with `after`.
         if (reachedEnd || stopping) return;

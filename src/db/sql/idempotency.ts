@@ -71,7 +71,10 @@ export async function claimIdempotencyKey(
 }
 
 /** Gives a key back when its run was never created (the creation failed before committing). */
-export async function releaseIdempotencyKey(db: Queryable, claim: KeyClaim): Promise<void> {
+export async function releaseIdempotencyKey(
+  db: Queryable,
+  claim: Pick<KeyClaim, "caller" | "key" | "runId">,
+): Promise<void> {
   await db.query({
     name: "lgql_release_idempotency_key",
     text: `DELETE FROM run_idempotency_key
